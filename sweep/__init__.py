@@ -1,0 +1,1 @@
+"""sweep: thin Ray Tune wrappers and the command lines over zs_core."""

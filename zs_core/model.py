@@ -1,0 +1,131 @@
+"""Encoder + soft-attention head (Rei & Soegaard 2018) or a plain classifier head on the first token.
+
+``forward(batch, labels=None) -> (outputs, loss)``: training and evaluation share one call.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedModel
+
+from zs_core.batching import NO_WORD
+from zs_core.config import ModelConfig
+from zs_core.encoders import freeze_layers, load_encoder
+
+ACTIVATIONS = {"soft": torch.sigmoid, "sharp": torch.exp, "linear": lambda x: x}
+
+
+class SoftAttentionHead(nn.Module):
+    def __init__(self, hidden: int, cfg: ModelConfig):
+        super().__init__()
+        self.dropout = nn.Dropout(cfg.hid_to_attn_dropout)
+        self.evidence = nn.Linear(hidden, cfg.attention_evidence_size)
+        self.weight = nn.Linear(cfg.attention_evidence_size, 1)
+        self.final = nn.Linear(hidden, cfg.final_hidden_layer_size)
+        self.out = nn.Linear(cfg.final_hidden_layer_size, 1)
+        self.activation = ACTIVATIONS[cfg.attention_activation]
+        self.square = cfg.square_attention
+
+    def forward(self, hidden: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden [B, T, D], scored [B, T] bool -> (sentence logit [B], token score a [B, T])."""
+        h = self.dropout(hidden)
+        e = torch.tanh(self.evidence(h))                                   # [B, T, E]
+        a = self.activation(self.weight(e).squeeze(-1))                    # [B, T]
+        a = a.masked_fill(~scored, 0.0)
+        weights = a * a if self.square else a
+        weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        sentence = (weights.unsqueeze(-1) * h).sum(dim=1)                  # [B, D]
+        logit = self.out(torch.tanh(self.final(sentence))).squeeze(-1)     # [B]
+        return logit, a
+
+
+class FirstTokenHead(nn.Module):
+    def __init__(self, hidden: int, cfg: ModelConfig):
+        super().__init__()
+        self.dropout = nn.Dropout(cfg.hid_to_attn_dropout)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, hidden: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.out(self.dropout(hidden[:, 0])).squeeze(-1), None      # [B]
+
+
+class ZeroShotClassifier(nn.Module):
+    def __init__(self, encoder: PreTrainedModel, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = encoder
+        hidden = int(encoder.config.hidden_size)
+        self.head = SoftAttentionHead(hidden, cfg) if cfg.soft_attention else FirstTokenHead(hidden, cfg)
+        init_weights(self.head, cfg.initializer_name)
+
+    def forward(self, batch: dict[str, torch.Tensor], labels: torch.Tensor | None = None):
+        """Returns ({"sentence_logits" [B], "sentence_scores" [B], "token_scores" [B, T] or None}, loss)."""
+        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        scored = batch["word_index"] != NO_WORD                            # [B, T] real word pieces only
+        logit, a = self.head(hidden, scored)
+        outputs = {"sentence_logits": logit, "sentence_scores": torch.sigmoid(logit), "token_scores": a}
+        if labels is None:
+            return outputs, None
+        return outputs, self.loss(logit, a, scored, labels, batch)
+
+    def loss(self, logit, a, scored, labels, batch) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.sentence_loss == "mse":
+            loss = F.mse_loss(torch.sigmoid(logit), labels)
+        else:
+            loss = F.binary_cross_entropy_with_logits(logit, labels)
+        if a is None:
+            return loss
+        return loss + attention_losses(a, scored, labels, cfg, batch.get("token_targets"), batch.get("target_mask"))
+
+
+def attention_losses(
+    a: torch.Tensor, scored: torch.Tensor, labels: torch.Tensor, cfg: ModelConfig,
+    targets: torch.Tensor | None = None, target_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """alpha * mean(min_t a)^2 + gamma * mean(max_t a - y)^2 + beta * MSE(a, targets) + zero term.
+
+    a, scored: [B, T]; labels [B]; min, max and the zero term run over scored pieces only.
+    """
+    inf = torch.tensor(float("inf"), dtype=a.dtype, device=a.device)
+    a_min = torch.where(scored, a, inf).min(dim=1).values                  # [B]
+    a_max = torch.where(scored, a, -inf).max(dim=1).values                 # [B]
+    has = scored.any(dim=1)
+    a_min, a_max = torch.where(has, a_min, 0.0), torch.where(has, a_max, 0.0)
+    loss = cfg.soft_attention_alpha * (a_min ** 2).mean()
+    loss = loss + cfg.soft_attention_gamma * ((a_max - labels) ** 2).mean()
+    if cfg.soft_attention_beta and targets is not None:
+        fitted = a
+        if cfg.normalise_labels:
+            fitted = a / a.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        loss = loss + cfg.soft_attention_beta * F.mse_loss(fitted[target_mask], targets[target_mask])
+    if cfg.zero_delta and cfg.zero_n > 0:
+        k = min(cfg.zero_n, a.shape[1])
+        smallest = torch.where(scored, a * a, inf).topk(k, dim=1, largest=False).values   # [B, k]
+        smallest = smallest[torch.isfinite(smallest)]                       # sentences shorter than k
+        if smallest.numel():
+            loss = loss + cfg.zero_delta * smallest.mean()
+    return loss
+
+
+def init_weights(module: nn.Module, name: str) -> None:
+    """glorot: xavier uniform; xavier: xavier normal; normal: N(0, 0.02). Biases start at 0."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            if name == "glorot":
+                nn.init.xavier_uniform_(layer.weight)
+            elif name == "xavier":
+                nn.init.xavier_normal_(layer.weight)
+            else:
+                nn.init.normal_(layer.weight, std=0.02)
+            nn.init.zeros_(layer.bias)
+
+
+def build_model(cfg: ModelConfig, seed: int, attentions: bool = False) -> ZeroShotClassifier:
+    """Encoder by name plus a freshly initialised head; the head's weights depend on ``seed`` only."""
+    encoder = load_encoder(cfg.model_name, attentions=attentions)
+    freeze_layers(encoder, cfg.freeze_bert_layers_up_to)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ZeroShotClassifier(encoder, cfg)

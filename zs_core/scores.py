@@ -1,0 +1,87 @@
+"""Token scores per word: the soft-attention head, and every attention head from one pass per batch."""
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from zs_core.batching import NO_WORD, Encoded, batches, pieces_to_words
+
+POOLINGS = ("received", "cls")
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module, items: Sequence[Encoded], tokenizer: PreTrainedTokenizerBase,
+    batch_size: int, device: torch.device | str = "cpu",
+) -> tuple[list[float], list[list[float]] | None]:
+    """Sentence probabilities and word scores (soft attention's unnormalised a; None for a plain head),
+    both in the order of ``items``."""
+    model.eval()
+    probs: list[float] = [0.0] * len(items)
+    words: list[list[float]] = [[] for _ in items]
+    has_tokens = True
+    for idx, batch in batches(items, tokenizer, batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        outputs, _ = model(batch)
+        sentence = outputs["sentence_scores"].float().cpu().tolist()
+        a = outputs["token_scores"]
+        if a is None:
+            has_tokens = False
+        else:
+            n_words = max(items[i].n_words for i in idx)
+            per_word = pieces_to_words(a.float(), batch["word_index"], n_words).cpu()   # [B, W]
+        for row, i in enumerate(idx):
+            probs[i] = sentence[row]
+            if a is not None:
+                words[i] = per_word[row, : items[i].n_words].tolist()
+    return probs, (words if has_tokens else None)
+
+
+def head_piece_scores(attentions: Sequence[torch.Tensor], attention_mask: torch.Tensor,
+                      poolings: Sequence[str] = POOLINGS) -> torch.Tensor:
+    """Every head's piece scores from one pass's attention maps.
+
+    attentions: L tensors [B, H, T(query), T(key)]; attention_mask [B, T]. Returns [B, P, L, H, T]:
+    ``received`` = mean over real (non-padding) query rows of attention[query, piece]; ``cls`` = row 0.
+    """
+    query = attention_mask.to(attentions[0].dtype)                             # [B, T]
+    n_query = query.sum(dim=1).clamp_min(1.0)                                   # [B]
+    per_pooling = []
+    for pooling in poolings:
+        if pooling == "received":
+            layers = [torch.einsum("bhqk,bq->bhk", att, query) / n_query[:, None, None] for att in attentions]
+        elif pooling == "cls":
+            layers = [att[:, :, 0, :] for att in attentions]
+        else:
+            raise ValueError(f"unknown pooling {pooling!r}; expected one of {', '.join(POOLINGS)}")
+        per_pooling.append(torch.stack(layers, dim=1))                          # [B, L, H, T]
+    return torch.stack(per_pooling, dim=1)                                      # [B, P, L, H, T]
+
+
+@torch.no_grad()
+def iter_head_scores(
+    encoder: PreTrainedModel, items: Sequence[Encoded], tokenizer: PreTrainedTokenizerBase,
+    batch_size: int, device: torch.device | str = "cpu", poolings: Sequence[str] = POOLINGS,
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Stream (indices into items, word scores [B, P, L, H, W]) with ONE forward pass per batch.
+
+    The encoder must be loaded with eager attention (``load_encoder(..., attentions=True)``). W is the
+    longest sentence of the batch in words; positions past a sentence's own n_words are 0 padding.
+    """
+    encoder.eval()
+    for idx, batch in batches(items, tokenizer, batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_attentions=True)
+        if not out.attentions or out.attentions[0] is None:
+            raise ValueError(f"{type(encoder).__name__} returned no attention maps (load it with eager attention)")
+        pieces = head_piece_scores(out.attentions, batch["attention_mask"], poolings)     # [B, P, L, H, T]
+        n_words = max(items[i].n_words for i in idx)
+        yield idx, pieces_to_words(pieces.float(), batch["word_index"], n_words)          # [B, P, L, H, W]
+
+
+def scored_mask(word_index: torch.Tensor) -> torch.Tensor:
+    """[B, T] True where a piece belongs to a word (special tokens and padding are never scored)."""
+    return word_index != NO_WORD

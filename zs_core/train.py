@@ -1,0 +1,136 @@
+"""Training and evaluation as functions of (config, model, data) that return metric dicts."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from zs_core.batching import Encoded, batches, encode, mask_words
+from zs_core.config import RunConfig
+from zs_core.data import Sentence, read_tsv
+from zs_core.errors import InputError
+from zs_core.metrics import calibrate_threshold, sentence_metrics, token_metrics
+from zs_core.scores import predict
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or infinite; the run cannot go on."""
+
+
+def evaluate(
+    model: torch.nn.Module, items: Sequence[Encoded], sentences: Sequence[Sentence],
+    tokenizer: PreTrainedTokenizerBase, cfg: RunConfig, device: str | torch.device = "cpu",
+    threshold: float | None = None,
+) -> dict[str, float]:
+    """Sentence metrics at 0.5; token metrics at importance_threshold and at a calibrated threshold.
+
+    ``threshold=None`` calibrates on these very sentences (dev); pass dev's threshold to score test.
+    Keys: sent_*, tok_* (fixed threshold), tok_cal_* and threshold (calibrated), n_sentences.
+    """
+    probs, words = predict(model, items, tokenizer, cfg.eval.per_device_eval_batch_size, device)
+    out = {f"sent_{k}": v for k, v in sentence_metrics([s.label for s in sentences], probs).items()}
+    out["n_sentences"] = len(sentences)
+    if words is None:
+        return out
+    gold = [list(s.gold) for s in sentences]
+    top_k = cfg.eval.top_count
+    fixed = token_metrics(gold, words, threshold=cfg.eval.importance_threshold, top_k=top_k)
+    out.update({f"tok_{k}": fixed[k] for k in ("precision", "recall", "f1", "f05", "map")})
+    if threshold is None and fixed["n_positive"] > 0:
+        threshold = calibrate_threshold(gold, words, top_k=top_k)
+    if threshold is not None:
+        cal = token_metrics(gold, words, threshold=threshold, top_k=top_k)
+        out.update({f"tok_cal_{k}": cal[k] for k in ("precision", "recall", "f1", "f05")})
+        out["threshold"] = float(threshold)
+    return out
+
+
+def train(
+    cfg: RunConfig, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+    splits: dict[str, list[Sentence]], device: str | torch.device = "cpu",
+) -> Iterator[dict[str, float]]:
+    """Fine-tune ``model`` on splits["train"]; after each epoch yield train loss, dev metrics, seconds.
+
+    The model holds that epoch's weights while the caller handles the yielded dict (save it if best).
+    Raises NonFiniteLoss as soon as a loss is NaN or infinite.
+    """
+    tc = cfg.train
+    torch.manual_seed(tc.seed)  # dropout and masking draws; with a fixed seed a CPU run repeats exactly
+    targets = load_token_targets(cfg, splits["train"])
+    train_items, truncated = encode(splits["train"], tokenizer, cfg.data.max_seq_length, targets)
+    dev_items, dev_truncated = encode(splits["dev"], tokenizer, cfg.data.max_seq_length)
+    model.to(device)
+    optimizer = make_optimizer(model, cfg)
+    n_batches = math.ceil(len(train_items) / tc.per_device_train_batch_size)
+    total_steps = math.ceil(n_batches / tc.gradient_accumulation_steps) * tc.num_train_epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
+    mask_rng = torch.Generator().manual_seed(tc.seed)
+    for epoch in range(tc.num_train_epochs):
+        start = time.perf_counter()
+        model.train()
+        losses = []
+        stream = batches(train_items, tokenizer, tc.per_device_train_batch_size, shuffle=True,
+                         group_by_length=tc.group_by_length, seed=tc.seed * 1000 + epoch)
+        for step, (_, batch) in enumerate(stream):
+            if cfg.data.do_mask_words and cfg.data.mask_prob > 0:
+                batch = mask_words(batch, tokenizer.mask_token_id, cfg.data.mask_prob, mask_rng)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            _, loss = model(batch, batch["labels"])
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")
+            (loss / tc.gradient_accumulation_steps).backward()
+            losses.append(loss.item())
+            if (step + 1) % tc.gradient_accumulation_steps == 0 or step + 1 == n_batches:
+                if tc.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+        train_seconds = time.perf_counter() - start
+        dev = evaluate(model, dev_items, splits["dev"], tokenizer, cfg, device)
+        yield {
+            "epoch": epoch + 1,
+            "train/loss": sum(losses) / max(len(losses), 1),
+            "train/sentences_per_s": len(train_items) / train_seconds,
+            "train/truncated_words": truncated,
+            **{f"dev/{k}": v for k, v in dev.items()},
+            "dev/truncated_words": dev_truncated,
+            "seconds": time.perf_counter() - start,
+        }
+
+
+def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
+    """AdamW; biases and LayerNorm weights without weight decay (as the seed's HF Trainer)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 else decay).append(param)
+    groups = [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.train.learning_rate, eps=cfg.train.adam_epsilon)
+
+
+def load_token_targets(cfg: RunConfig, train: Sequence[Sentence]) -> list[list[float]] | None:
+    """Word-score targets for the beta loss from ``token_input_dir/token_input_filename`` (or None)."""
+    tc = cfg.train
+    if not (tc.token_input_dir and tc.token_input_filename and cfg.model.soft_attention_beta):
+        return None
+    path = Path(tc.token_input_dir) / tc.token_input_filename
+    scored = read_tsv(path)
+    if len(scored) != len(train):
+        raise InputError(f"{path}: {len(scored)} sentences, but the train split has {len(train)}")
+    targets = []
+    for i, (pred, gold) in enumerate(zip(scored, train)):
+        if pred.words != gold.words:
+            raise InputError(f"{path}: sentence {i + 1} does not hold the train split's words")
+        values = [float(v) for v in pred.labels]
+        if tc.normalise_preds:
+            values = [max(v, 0.0) for v in values]
+            total = sum(values)
+            values = [v / total for v in values] if total > 0 else values
+        targets.append(values)
+    return targets
