@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 from transformers import get_linear_schedule_with_warmup
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -15,7 +16,7 @@ from zs_core.config import RunConfig
 from zs_core.data import Sentence, read_tsv
 from zs_core.errors import InputError
 from zs_core.metrics import calibrate_threshold, sentence_metrics, token_metrics
-from zs_core.scores import predict
+from zs_core.scores import predict, random_word_scores
 
 
 class NonFiniteLoss(RuntimeError):
@@ -25,14 +26,23 @@ class NonFiniteLoss(RuntimeError):
 def evaluate(
     model: torch.nn.Module, items: Sequence[Encoded], sentences: Sequence[Sentence],
     tokenizer: PreTrainedTokenizerBase, cfg: RunConfig, device: str | torch.device = "cpu",
-    threshold: float | None = None,
+    threshold: float | None = None, calibrate: bool = True,
+) -> dict[str, float]:
+    """Predict, then ``split_metrics``."""
+    probs, words = predict(model, items, tokenizer, cfg.eval.per_device_eval_batch_size, device)
+    return split_metrics(sentences, probs, words, cfg, threshold, calibrate)
+
+
+def split_metrics(
+    sentences: Sequence[Sentence], probs: Sequence[float], words: Sequence[Sequence[float]] | None,
+    cfg: RunConfig, threshold: float | None = None, calibrate: bool = True,
 ) -> dict[str, float]:
     """Sentence metrics at 0.5; token metrics at importance_threshold and at a calibrated threshold.
 
-    ``threshold=None`` calibrates on these very sentences (dev); pass dev's threshold to score test.
+    ``threshold=None, calibrate=True`` calibrates on these very sentences (dev); to score test pass dev's
+    threshold and ``calibrate=False`` (test never picks its own threshold).
     Keys: sent_*, tok_* (fixed threshold), tok_cal_* and threshold (calibrated), n_sentences.
     """
-    probs, words = predict(model, items, tokenizer, cfg.eval.per_device_eval_batch_size, device)
     out = {f"sent_{k}": v for k, v in sentence_metrics([s.label for s in sentences], probs).items()}
     out["n_sentences"] = len(sentences)
     if words is None:
@@ -41,12 +51,26 @@ def evaluate(
     top_k = cfg.eval.top_count
     fixed = token_metrics(gold, words, threshold=cfg.eval.importance_threshold, top_k=top_k)
     out.update({f"tok_{k}": fixed[k] for k in ("precision", "recall", "f1", "f05", "map")})
-    if threshold is None and fixed["n_positive"] > 0:
+    if threshold is None and calibrate and fixed["n_positive"] > 0:
         threshold = calibrate_threshold(gold, words, top_k=top_k)
     if threshold is not None:
         cal = token_metrics(gold, words, threshold=threshold, top_k=top_k)
         out.update({f"tok_cal_{k}": cal[k] for k in ("precision", "recall", "f1", "f05")})
         out["threshold"] = float(threshold)
+    return out
+
+
+def random_baseline(splits: dict[str, list[Sentence]], cfg: RunConfig, seed: int = 0) -> dict[str, float]:
+    """dev/* and test/* metrics of uniform random sentence and word scores (the floor of every table)."""
+    out: dict[str, float] = {}
+    threshold = None
+    for offset, split in enumerate(("dev", "test")):
+        sentences = splits[split]
+        probs = np.random.default_rng(seed + 1000 + offset).random(len(sentences)).tolist()
+        words = random_word_scores(sentences, seed + offset)
+        metrics = split_metrics(sentences, probs, words, cfg, threshold, calibrate=split == "dev")
+        threshold = metrics.get("threshold")
+        out.update({f"{split}/{k}": v for k, v in metrics.items()})
     return out
 
 

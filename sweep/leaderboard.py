@@ -1,0 +1,60 @@
+"""Parquet leaderboards: atomic writes, grouping over seeds, a printed top table."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# Columns that describe a row rather than its configuration; everything else non-metric is config.
+NOT_CONFIG = {"trial_id", "status", "seed", "best_epoch", "checkpoint", "seconds", "error", "created_at",
+              "git_sha", "epochs_run", "method"}
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write to a temporary name in the same folder, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith(("dev/", "test/", "train/"))]
+
+
+def config_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns
+            if c not in NOT_CONFIG and c not in metric_columns(frame) and not c.startswith("version_")]
+
+
+def by_config(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and n over seeds for every metric, one row per configuration (finished trials only)."""
+    done = frame[frame["status"].isin(["TERMINATED", "STOPPED_EARLY"]) & (frame["method"] == "soft_attention")]
+    keys = config_columns(frame)
+    metrics = [c for c in metric_columns(frame) if pd.api.types.is_numeric_dtype(frame[c])]
+    if done.empty:
+        return pd.DataFrame(columns=keys + ["n"])
+    grouped = done.groupby(keys, dropna=False, sort=False)
+    out = grouped[metrics].agg(["mean", "std"])
+    out.columns = [f"{metric}_{stat}" for metric, stat in out.columns]
+    out["n"] = grouped.size()
+    out["seeds"] = grouped["seed"].apply(lambda s: ",".join(str(int(v)) for v in sorted(s)))
+    return out.reset_index()
+
+
+def top_table(frame: pd.DataFrame, metric: str, mode: str, columns: Sequence[str], n: int = 10) -> str:
+    """The top ``n`` rows by ``metric`` as aligned text (NaN metrics last)."""
+    shown = [c for c in columns if c in frame.columns]
+    if metric not in frame.columns:
+        return frame[shown].head(n).to_string(index=False)
+    ranked = frame.sort_values(metric, ascending=(mode == "min"), na_position="last").head(n)
+    return ranked[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}")
