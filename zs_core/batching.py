@@ -27,19 +27,20 @@ def encode(
     tokenizer: PreTrainedTokenizerBase,
     max_seq_length: int,
     targets: Sequence[Sequence[float]] | None = None,
+    lowercase: bool = False,
 ) -> tuple[list[Encoded], int]:
-    """Tokenize pre-split words; returns the encodings and how many words were cut off by max_seq_length."""
+    """Tokenize pre-split words (lowercased first when asked); returns the encodings and how many words
+    were cut off by max_seq_length."""
     if not sentences:
         return [], 0
-    enc = tokenizer(
-        [list(s.words) for s in sentences], is_split_into_words=True, truncation=True,
-        max_length=max_seq_length,
-    )
+    words = [[w.lower() for w in s.words] if lowercase else list(s.words) for s in sentences]
+    enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_seq_length)
     out, n_truncated = [], 0
     for i, sentence in enumerate(sentences):
         word_index = [NO_WORD if w is None else w for w in enc.word_ids(i)]
-        last_kept = max(word_index, default=NO_WORD)
-        n_truncated += len(sentence.words) - 1 - last_kept
+        if len(word_index) >= max_seq_length:  # only a sentence that fills max_seq_length can have been cut
+            full = tokenizer(words[i], is_split_into_words=True, add_special_tokens=False)
+            n_truncated += len(set(full.word_ids()) - set(word_index))
         label = float(sentence.label) if sentence.labels is not None else 0.0
         out.append(Encoded(
             input_ids=list(enc["input_ids"][i]), word_index=word_index, n_words=len(sentence.words),
@@ -126,4 +127,4 @@ def pieces_to_words(piece_scores: torch.Tensor, word_index: torch.Tensor, n_word
     out = torch.full((*piece_scores.shape[:-1], n_words + 1), float("-inf"), dtype=piece_scores.dtype,
                      device=piece_scores.device)
     out = out.scatter_reduce(-1, index, piece_scores, reduce="amax", include_self=True)[..., :n_words]
-    return torch.where(torch.isinf(out), torch.zeros_like(out), out)
+    return torch.where(torch.isneginf(out), torch.zeros_like(out), out)

@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save_file
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
@@ -53,7 +54,8 @@ def load_checkpoint(folder: str | Path, attentions: bool = False):
     meta = json.loads((folder / CONFIG_FILE).read_text())
     cfg = build_config(meta["config"], str(folder / CONFIG_FILE))
     encoder = load_encoder(str(folder / "encoder"), attentions=attentions)
-    model = ZeroShotClassifier(encoder, cfg.model)
+    with torch.random.fork_rng(devices=[]):  # the head's init draws are overwritten; keep the caller's RNG
+        model = ZeroShotClassifier(encoder, cfg.model)
     model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
     model.eval()
     return model, load_tokenizer(str(folder / "encoder")), cfg

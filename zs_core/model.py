@@ -34,7 +34,7 @@ class SoftAttentionHead(nn.Module):
         a = self.activation(self.weight(e).squeeze(-1))                    # [B, T]
         a = a.masked_fill(~scored, 0.0)
         weights = a * a if self.square else a
-        weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        weights = weights / _nonzero(weights.sum(dim=1, keepdim=True))   # sums to 1 whatever its sign
         sentence = (weights.unsqueeze(-1) * h).sum(dim=1)                  # [B, D]
         logit = self.out(torch.tanh(self.final(sentence))).squeeze(-1)     # [B]
         return logit, a
@@ -98,7 +98,7 @@ def attention_losses(
     if cfg.soft_attention_beta and targets is not None:
         fitted = a
         if cfg.normalise_labels:
-            fitted = a / a.sum(dim=1, keepdim=True).clamp_min(1e-12)
+            fitted = a / _nonzero(a.sum(dim=1, keepdim=True))
         loss = loss + cfg.soft_attention_beta * F.mse_loss(fitted[target_mask], targets[target_mask])
     if cfg.zero_delta and cfg.zero_n > 0:
         k = min(cfg.zero_n, a.shape[1])
@@ -107,6 +107,11 @@ def attention_losses(
         if smallest.numel():
             loss = loss + cfg.zero_delta * smallest.mean()
     return loss
+
+
+def _nonzero(total: torch.Tensor) -> torch.Tensor:
+    """A normaliser: 1 where the sum is exactly 0 (nothing scored), the sum itself otherwise (any sign)."""
+    return torch.where(total == 0, torch.ones_like(total), total)
 
 
 def init_weights(module: nn.Module, name: str) -> None:

@@ -86,8 +86,8 @@ def train(
     tc = cfg.train
     torch.manual_seed(tc.seed)  # dropout and masking draws; with a fixed seed a CPU run repeats exactly
     targets = load_token_targets(cfg, splits["train"])
-    train_items, truncated = encode(splits["train"], tokenizer, cfg.data.max_seq_length, targets)
-    dev_items, dev_truncated = encode(splits["dev"], tokenizer, cfg.data.max_seq_length)
+    train_items, truncated = encode(splits["train"], tokenizer, cfg.data.max_seq_length, targets, cfg.data.lowercase)
+    dev_items, dev_truncated = encode(splits["dev"], tokenizer, cfg.data.max_seq_length, lowercase=cfg.data.lowercase)
     model.to(device)
     optimizer = make_optimizer(model, cfg)
     n_batches = math.ceil(len(train_items) / tc.per_device_train_batch_size)
