@@ -1,0 +1,179 @@
+"""sweep.report on real outputs: the sweep and head-scan smoke tests run as the user runs them, the page
+rendered from them and opened in headless Chromium (screenshot, console, sorting), and bad input."""
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+import chromium
+from sweep.report import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DEDUP_LOGS": "0"}
+EXAMPLES, LIME_SAMPLES = 4, 64
+
+
+def command(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory) -> Path:
+    """OUT/demo-smoke (sweep.run --smoke-test) and OUT/heads (sweep.heads --smoke-test on its checkpoint)."""
+    out = tmp_path_factory.mktemp("outputs")
+    sweep = command("sweep.run", "--smoke-test", "--output", str(out))
+    assert sweep.returncode == 0, sweep.stdout[-3000:] + sweep.stderr[-3000:]
+    heads = command("sweep.heads", "--smoke-test", "--model", str(out / "demo-smoke"), "--output", str(out / "heads"))
+    assert heads.returncode == 0, heads.stdout[-3000:] + heads.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(outputs) -> Path:
+    path = outputs / "report.html"
+    path.write_text("an older report")
+    assert main([str(outputs), "--output", str(path), "--examples", str(EXAMPLES),
+                 "--lime-samples", str(LIME_SAMPLES)]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> str:
+    try:
+        return chromium.find_or_install()
+    except chromium.Unavailable as err:
+        pytest.skip(str(err))
+
+
+def rows_of(dom: str, table_id: str) -> list[list[str]]:
+    """The data-v keys of every body row of one table, in document order."""
+    table = dom[dom.index(f'id="{table_id}"'):]
+    body = table[table.index("<tbody>"): table.index("</tbody>")]
+    return [re.findall(r'data-v="([^"]*)"', row) for row in body.split("<tr")[1:]]
+
+
+def header(dom: str, table_id: str) -> list[str]:
+    table = dom[dom.index(f'id="{table_id}"'):]
+    return re.findall(r'<th data-col="([^"]*)"', table[: table.index("</thead>")])
+
+
+@pytest.mark.slow
+def test_page_is_self_contained_and_has_every_part(report, outputs):
+    text = report.read_text(encoding="utf-8")
+    assert not list(outputs.glob(".*.tmp"))
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text, re.I)
+    assert not re.search(r"<(link|iframe)\b|<script\s+src", text, re.I)
+    images = re.findall(r'<img alt="([^"]+)" src="([^"]+)"', text)
+    assert [alt for alt, _ in images] == ["learning curves", "heads heatmap"]
+    for _, uri in images:
+        assert uri.startswith("data:image/png;base64,")
+        assert base64.b64decode(uri.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    columns = header(text, "leaderboard-0")
+    assert columns[:3] == ["trial_id", "status", "seed"]
+    for key in ("best_epoch", "kept", "dev/sent_f1", "dev/tok_map", "test/tok_f1", "test/tok_cal_f1"):
+        assert key in columns
+    assert columns.index("dev/sent_f1") < columns.index("test/tok_f1")
+    rows = rows_of(text, "leaderboard-0")
+    assert len(rows) == 3 and "random" in [r[0] for r in rows]  # 2 trials (seeds 15, 16) and the floor
+    scores = [float(r[columns.index("dev/sent_f1")]) for r in rows]
+    assert scores == sorted(scores, reverse=True)  # best first by tune.metric (max)
+    assert re.search(r'<tr class="baseline"><td class=t data-v="random"', text)
+    assert "heads-0" in text and "soft_attention" in text
+    assert text.count('<div class="example">') == EXAMPLES
+    for method in ("soft attention", "head L", f"LIME ({LIME_SAMPLES} samples)"):
+        assert text.count(f"<th>{method}") >= EXAMPLES
+    assert "scanned on this checkpoint" in text  # the best head came from OUT/heads, scanned on this model
+    assert re.search(r'<td class="pos" style="background:rgba\(', text)  # a gold word, shaded
+
+
+@pytest.mark.slow
+def test_chromium_renders_it_without_console_errors(report, browser, tmp_path):
+    shot = tmp_path / "report.png"
+    proc = chromium.run(browser, report.as_uri(), tmp_path / "profile", f"--screenshot={shot}",
+                        "--window-size=1280,2000")
+    assert chromium.console_messages(proc.stderr) == []
+    import matplotlib.image
+    import numpy as np
+
+    pixels = matplotlib.image.imread(str(shot))[..., :3]  # [H, W, 3] floats in [0, 1]
+    assert pixels.shape[:2] == (2000, 1280)
+    assert pixels.std() > 0.01
+    colours = np.unique((pixels.reshape(-1, 3) * 31).round().astype(int), axis=0)
+    assert len(colours) > 50, f"only {len(colours)} distinct colours"
+
+
+@pytest.mark.slow
+def test_console_check_catches_a_script_error(browser, tmp_path):
+    """The check above can fail: Chromium's log does show a page's uncaught error."""
+    page = tmp_path / "broken.html"
+    page.write_text("<!DOCTYPE html><html><body><p>x</p><script>notDefined();</script></body></html>")
+    proc = chromium.run(browser, page.as_uri(), tmp_path / "profile", "--dump-dom")
+    messages = chromium.console_messages(proc.stderr)
+    assert messages and "notDefined" in messages[0]
+
+
+@pytest.mark.slow
+def test_clicking_a_header_sorts_the_table(report, browser, tmp_path):
+    def sorted_dom(fragment: str) -> str:
+        proc = chromium.run(browser, f"{report.as_uri()}#sort={quote(fragment)}", tmp_path / "profile", "--dump-dom")
+        assert chromium.console_messages(proc.stderr) == []
+        return proc.stdout
+
+    as_written = [r[0] for r in rows_of(report.read_text(encoding="utf-8"), "leaderboard-0")]  # best first
+    dom = sorted_dom("dev/sent_f1:asc")  # numbers sort high to low on the first click, so two clicks
+    assert 'data-sorted="dev/sent_f1:asc"' in dom
+    column = header(dom, "leaderboard-0").index("dev/sent_f1")
+    rows = rows_of(dom, "leaderboard-0")
+    scores = [float(r[column]) for r in rows]
+    assert scores == sorted(scores) and [r[0] for r in rows] == as_written[::-1]
+
+    dom = sorted_dom("trial_id")  # text: A to Z on the first click
+    assert 'data-sorted="trial_id:asc"' in dom
+    ids = [r[0] for r in rows_of(dom, "leaderboard-0")]
+    assert ids == sorted(ids)
+
+    dom = sorted_dom("map")  # the head table: MAP high to low, empty cells never first
+    maps = [r[header(dom, "heads-0").index("map")] for r in rows_of(dom, "heads-0")]
+    assert [float(m) for m in maps] == sorted(map(float, maps), reverse=True)
+
+
+@pytest.mark.slow
+def test_a_head_scan_folder_alone_draws_its_heatmap_from_parquet(outputs, tmp_path):
+    scan = tmp_path / "scan"
+    scan.mkdir()
+    shutil.copy(outputs / "heads" / "heads.parquet", scan)  # no heads.png: drawn with sweep.heatmap
+    assert main([str(scan)]) == 0
+    text = (scan / "report.html").read_text(encoding="utf-8")
+    assert '<img alt="heads heatmap" src="data:image/png;base64,' in text
+    assert "leaderboard-0" not in text and 'id="heads-0"' in text
+
+
+@pytest.mark.slow
+def test_a_sweep_alone_picks_its_head_on_dev_or_from_heads(outputs, tmp_path):
+    alone = tmp_path / "alone"
+    shutil.copytree(outputs / "demo-smoke", alone / "demo-smoke", ignore=shutil.ignore_patterns("tune"))
+    args = [str(alone), "--examples", "1", "--lime-samples", "0"]
+    assert main(args) == 0  # the checkpoint is found at its recorded path; no heads.parquet anywhere near
+    text = (alone / "report.html").read_text(encoding="utf-8")
+    assert "dev sentences, scanned now" in text and "LIME: skipped" in text
+    assert text.count('<div class="example">') == 1 and "heads-0" not in text
+    assert main([*args, "--heads", str(outputs / "heads")]) == 0
+    assert f"in {(outputs / 'heads' / 'heads.parquet').resolve()}, scanned on this checkpoint" in \
+        (alone / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_folder_without_outputs_is_exit_2_and_writes_nothing(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        proc = command("sweep.report", str(folder), "--output", str(tmp_path / "report.html"), timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+        assert str(folder) in proc.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["empty", "sub"]
