@@ -119,8 +119,8 @@ def trial_resources(want_gpu: float = 1.0, cpus: float | None = None) -> tuple[d
     """One GPU per trial where the cluster has GPUs; else all CPUs of a node and a one-line notice."""
     import ray
 
-    total = ray.cluster_resources()
-    gpus = total.get("GPU", 0)
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    gpus = max((n.get("GPU", 0) for n in nodes), default=0)  # a trial runs on one node
     if want_gpu and gpus >= want_gpu:
         return {"cpu": cpus or 1, "gpu": want_gpu}, None
     per_node = max((n["Resources"].get("CPU", 1) for n in ray.nodes() if n.get("Alive")), default=1)

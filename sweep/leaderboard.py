@@ -9,9 +9,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zs_core.config import KEYS
+
 # Columns that describe a row rather than its configuration; everything else non-metric is config.
 NOT_CONFIG = {"trial_id", "status", "seed", "best_epoch", "checkpoint", "seconds", "error", "created_at",
-              "git_sha", "epochs_run", "method"}
+              "git_sha", "epochs_run", "method", "node_id"}
+COUNTS = ("seed", "best_epoch", "epochs_run")  # whole numbers that may be missing (the random row)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -25,6 +28,18 @@ def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Config columns in their declared types, nullable, so a missing value does not turn ints into floats."""
+    kinds = {"int": "Int64", "bool": "boolean", "str": "string"}
+    out = frame.copy()
+    for column in out.columns:
+        kind = KEYS[column][1].type if column in KEYS else ("int" if column in COUNTS else None)
+        kind = str(kind).replace("| None", "").strip() if kind else None
+        if kind in kinds:
+            out[column] = out[column].astype(kinds[kind])
+    return out
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:

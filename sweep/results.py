@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -14,23 +13,27 @@ from zs_core.config import build_config
 FINISHED = ("TERMINATED", "STOPPED_EARLY")
 
 
-def leaderboard_rows(grid, sweep: Sweep, splits) -> list[dict]:
-    """One row per trial: status, the full config, the best epoch's dev metrics, checkpoint, seconds."""
+def leaderboard_rows(grid, sweep: Sweep) -> list[dict]:
+    """One row per trial: status, the full config, the best epoch's dev metrics, checkpoint, seconds.
+
+    ``_checkpoint`` (the tune.Checkpoint) and ``_curve`` (every epoch) ride along for the caller to pop.
+    """
     rows = []
-    epochs = build_config(sweep.fixed, sweep.source).train.num_train_epochs
     for result in grid:
         config = build_config(trial_config(result.config, sweep.fixed, sweep.tune.seeds), "trial").flat()
-        curve = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
+        curve = last_run(result.metrics_dataframe)
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-        row = {"trial_id": trial_id, "method": "soft_attention", **config, "error": None, "checkpoint": None}
+        row = {"trial_id": trial_id, "method": "soft_attention", **config, "error": None, "checkpoint": None,
+               "node_id": _last(curve, "node_id")}
         row.update(best_epoch_metrics(curve, sweep.tune))
-        row["status"] = status(result, curve, epochs)
+        row["status"] = status(result, curve, config["num_train_epochs"])
         if result.error is not None:
             row["error"] = first_line(result.error)
         elif row["status"] == "NAN":
-            row["error"] = str(curve["nan_error"].dropna().iloc[-1]) if "nan_error" in curve else "NaN loss"
+            row["error"] = _last(curve, "nan_error") or "NaN loss"
         if result.best_checkpoints:
-            row["checkpoint"] = result.best_checkpoints[0][0].path
+            row["_checkpoint"] = result.best_checkpoints[0][0]
+            row["checkpoint"] = checkpoint_uri(row["_checkpoint"])
         if not curve.empty:
             keep = [c for c in curve.columns if c.startswith(("dev/", "train/")) or c in ("epoch", "seconds")]
             row["_curve"] = curve[keep].assign(trial_id=trial_id, seed=config["seed"])
@@ -38,23 +41,35 @@ def leaderboard_rows(grid, sweep: Sweep, splits) -> list[dict]:
     return rows
 
 
+def last_run(curve: pd.DataFrame | None) -> pd.DataFrame:
+    """The epochs of the trial's last run: a retried or resumed trial starts again from epoch 1."""
+    if curve is None or curve.empty:
+        return pd.DataFrame()
+    if "epoch" not in curve:
+        return curve.reset_index(drop=True)
+    epoch = curve["epoch"].ffill().fillna(0).to_numpy()
+    restarts = [i for i in range(1, len(epoch)) if epoch[i] <= epoch[i - 1] and not math.isnan(curve["epoch"].iloc[i])]
+    return curve.iloc[restarts[-1] if restarts else 0:].reset_index(drop=True)
+
+
 def best_epoch_metrics(curve: pd.DataFrame, tune: TuneSettings) -> dict:
     """The epoch that was best by the sweep's metric: its dev metrics, seconds so far, epochs run."""
+    seconds = float(curve["seconds"].sum()) if "seconds" in curve else None
+    out = {"best_epoch": None, "epochs_run": 0, "seconds": seconds}
     if curve.empty or tune.metric not in curve or "epoch" not in curve:
-        return {"best_epoch": None, "epochs_run": 0, "seconds": float(curve["seconds"].sum()) if "seconds" in curve else None}
+        return out
     epochs = curve.dropna(subset=["epoch"])
     values = epochs[tune.metric].astype(float)
-    out = {"epochs_run": int(epochs["epoch"].max()) if len(epochs) else 0, "seconds": float(curve["seconds"].sum())}
+    out["epochs_run"] = int(epochs["epoch"].max()) if len(epochs) else 0
     if values.notna().any():
         best = values.idxmax() if tune.mode == "max" else values.idxmin()
         out["best_epoch"] = int(epochs.loc[best, "epoch"])
         out.update({c: epochs.loc[best, c] for c in epochs.columns if c.startswith("dev/")})
-    else:
-        out["best_epoch"] = None
     return out
 
 
 def status(result, curve: pd.DataFrame, epochs: int) -> str:
+    """ERROR (raised, after its retry), NAN (non-finite loss), TERMINATED (all epochs), STOPPED_EARLY (ASHA)."""
     if result.error is not None:
         return "ERROR"
     if "nan_loss" in curve and (curve["nan_loss"] == 1).any():
@@ -64,15 +79,24 @@ def status(result, curve: pd.DataFrame, epochs: int) -> str:
 
 
 def select_kept(rows: list[dict], tune: TuneSettings) -> list[dict]:
-    """Keep the best ``keep_top_k`` finished trials' checkpoints; delete the others' from disk."""
-    ranked = [r for r in rows if r["status"] in FINISHED and r.get("checkpoint") and _finite(r.get(tune.metric))]
+    """Keep the best ``keep_top_k`` finished trials' checkpoints; delete the others' from storage."""
+    for row in rows:
+        if row.get("_checkpoint") is not None and not _exists(row["_checkpoint"]):  # gone in an earlier pass
+            row["_checkpoint"] = row["checkpoint"] = None
+    ranked = [r for r in rows if r["status"] in FINISHED and r.get("_checkpoint") and _finite(r.get(tune.metric))]
     ranked.sort(key=lambda r: r[tune.metric], reverse=tune.mode == "max")
     kept = ranked[: tune.keep_top_k]
     for row in rows:
-        if row.get("checkpoint") and not any(row is k for k in kept):
-            shutil.rmtree(row["checkpoint"], ignore_errors=True)
-            row["checkpoint"] = None
+        if row.get("_checkpoint") is not None and not any(row is k for k in kept):
+            row["_checkpoint"].filesystem.delete_dir(row["_checkpoint"].path)
+            row["_checkpoint"] = row["checkpoint"] = None
     return kept
+
+
+def checkpoint_uri(checkpoint) -> str:
+    """A local path, or ``scheme://path`` for checkpoints in remote storage."""
+    kind = checkpoint.filesystem.type_name
+    return checkpoint.path if kind == "local" else f"{kind}://{checkpoint.path}"
 
 
 def first_line(error: BaseException) -> str:
@@ -80,9 +104,21 @@ def first_line(error: BaseException) -> str:
     cause = error
     while getattr(cause, "cause", None) is not None or getattr(cause, "__cause__", None) is not None:
         cause = getattr(cause, "cause", None) or cause.__cause__
-    text = str(cause).strip().splitlines()
-    lines = [t for t in text if t.strip()]
-    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:500]
+    lines = [t for t in str(cause).strip().splitlines() if t.strip()]
+    return f"{type(cause).__name__}: {lines[-1].strip() if lines else ''}"[:500]
+
+
+def _exists(checkpoint) -> bool:
+    from pyarrow.fs import FileType
+
+    return checkpoint.filesystem.get_file_info(checkpoint.path).type != FileType.NotFound
+
+
+def _last(curve: pd.DataFrame, column: str):
+    if column not in curve:
+        return None
+    values = curve[column].dropna()
+    return values.iloc[-1] if len(values) else None
 
 
 def _finite(value) -> bool:

@@ -2,120 +2,157 @@
 
 Writes OUT/<name>/leaderboard.parquet (one row per trial and a random baseline row),
 leaderboard_by_config.parquet (mean, std, n over seeds), curves.parquet (every epoch of every trial)
-and sweep.yaml (the resolved sweep); Tune's own result tree lives beside them.
+and sweep.yaml (the resolved sweep); Tune's own result tree is OUT/<name>/tune, or
+STORAGE/<name> when tune.storage_path names a shared folder or a URI (s3://, gs://, ...).
+
+On a cluster (``ray start --head`` on one machine, ``ray start --address HEAD:6379`` on the others, then
+``python -m sweep.run SPACE.yaml --address HEAD:6379`` on the head): Ray 2.60 keeps token authentication
+on, so every node and the driver need the head's token: copy ~/.ray/auth_token to each machine (or set
+RAY_AUTH_TOKEN_PATH / RAY_AUTH_TOKEN there). Trials on several machines need tune.storage_path to be a
+folder every machine sees (NFS) or a URI, so that the sweep writes one result tree.
 """
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
-from sweep.common import (Parser, check_output_dir, cli, provenance, start_ray, trial_resources)
-from sweep.leaderboard import by_config, top_table, write_parquet
-from sweep.results import leaderboard_rows, select_kept
+from sweep.common import Parser, check_output_dir, cli, provenance, start_ray, trial_resources
 from sweep.space import Sweep, load_sweep, smoke, to_tune_space
-from sweep.trial import SEED_INDEX, test_metrics, train_trial
 from zs_core.config import build_config
 from zs_core.data import load_splits
 from zs_core.errors import InputError
-from zs_core.train import random_baseline
+
+# torch, transformers, pandas and Ray are imported where used: bad input is reported in a second.
 
 DEMO = Path(__file__).resolve().parent.parent / "search_spaces" / "demo.yaml"
-REPORTED = {"epoch", "train/loss", "train/sentences_per_s", "seconds"}
-SENTENCE = ("precision", "recall", "f1", "accuracy")
-TOKEN = ("precision", "recall", "f1", "f05", "map")
-TOKEN_CAL = ("precision", "recall", "f1", "f05")
-
-
-def reported_metrics(soft_attention: bool) -> set[str]:
-    """What a trial reports each epoch: the metrics a sweep may select on."""
-    keys = REPORTED | {f"dev/sent_{k}" for k in SENTENCE}
-    if soft_attention:
-        keys |= {f"dev/tok_{k}" for k in TOKEN} | {f"dev/tok_cal_{k}" for k in TOKEN_CAL} | {"dev/threshold"}
-    return keys
 
 
 def parse_args(argv):
     p = Parser(prog="python -m sweep.run", description=__doc__.splitlines()[0])
     p.add_argument("space", nargs="?", help="a sweep YAML (search_spaces/*.yaml) or a seed .conf file")
-    p.add_argument("overrides", nargs="*", help="key=value overrides of fixed config keys")
+    p.add_argument("overrides", nargs="*", help="key=value (a config key), tune.KEY=value, data.KEY=value")
     p.add_argument("--output", default="runs", help="output folder (default runs/)")
     p.add_argument("--smoke-test", action="store_true", help="tiny-random, 2 trials, 1 epoch, 32 sentences")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep of the same name")
     p.add_argument("--fresh", action="store_true", help="delete an earlier sweep of the same name first")
-    p.add_argument("--address", default=None, help="join a running Ray cluster (ray start --head)")
-    p.add_argument("--dashboard-host", default="127.0.0.1", help="the dashboard's bind address")
+    p.add_argument("--address", default=None, help="join a running Ray cluster (ray start --head), HOST:PORT")
+    p.add_argument("--dashboard-host", default="127.0.0.1", help="the dashboard's bind address (local Ray)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
     return p.parse_args(argv)
 
 
 @cli
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    args.command = shlex.join(["python", "-m", "sweep.run", *argv])
+    if args.resume and args.fresh:
+        raise InputError("python -m sweep.run: give --resume or --fresh, not both")
     if not args.space and not args.smoke_test:
         raise InputError("python -m sweep.run: give a sweep YAML, e.g. search_spaces/demo.yaml")
     sweep = load_sweep(args.space or DEMO, args.overrides)
     if args.smoke_test:
         sweep = smoke(sweep)
-    soft = build_config(sweep.fixed, sweep.source).model.soft_attention
-    if sweep.tune.metric not in reported_metrics(soft):
-        raise InputError(f"{sweep.source}: tune.metric {sweep.tune.metric!r} is reported by no trial; "
-                         f"expected one of: {', '.join(sorted(reported_metrics(soft)))}")
     out = check_output_dir(args.output) / sweep.name
-    if args.resume and not (out / "tune").is_dir():
-        raise InputError(f"{out}: no sweep to resume there")
-    if not args.resume and (out / "tune").exists():
-        if not (args.fresh or args.smoke_test):  # smoke runs are disposable
-            raise InputError(f"{out}: holds an earlier sweep; --resume to continue it or --fresh to replace it")
-        shutil.rmtree(out)
-    splits = load_splits(sweep.data)
+    check_output_dir(out)
+    storage, name = tune_location(sweep, out)
+    earlier = _exists(f"{storage}/{name}")
+    if args.resume and not earlier:
+        raise InputError(f"{storage}/{name}: no sweep to resume there")
+    if not args.resume and earlier and not (args.fresh or args.smoke_test):  # smoke runs are disposable
+        raise InputError(f"{out}: holds an earlier sweep; --resume to continue it or --fresh to replace it")
+    splits = load_splits(sweep.data)  # bad data stops here, before anything is deleted or started
+    if not args.resume and earlier:
+        _remove(f"{storage}/{name}")
+        shutil.rmtree(out, ignore_errors=True)
     run_sweep(sweep, splits, out, args)
     return 0
 
 
+def tune_location(sweep: Sweep, out: Path) -> tuple[str, str]:
+    """(storage_path, experiment name) of Tune's result tree."""
+    if not sweep.tune.storage_path:
+        return str(out.resolve()), "tune"
+    path = sweep.tune.storage_path
+    return (path if "://" in path else str(Path(path).expanduser().resolve())), sweep.name
+
+
 def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
+    # Tune snapshots its state whenever a trial saves its best checkpoint (what --resume needs); not a warning
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import ray
     from ray import tune
+
+    from sweep.results import leaderboard_rows, select_kept
+    from sweep.trial import train_trial
+    from zs_core.train import random_baseline
 
     url = start_ray(args.address, args.dashboard_host, args.num_cpus)
     print(f"Ray dashboard: {url}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.yaml").write_text(f"# {' '.join(['python -m sweep.run', *sys.argv[1:]])}\n"
-                                    + yaml.safe_dump(sweep.resolved(), sort_keys=False))
-    want = sweep.tune.resources_per_trial
-    resources, notice = trial_resources(want.get("gpu", 0), want.get("cpu"))
-    if notice:
-        print(notice, flush=True)
+    (out / "sweep.yaml").write_text(f"# {args.command}\n" + yaml.safe_dump(sweep.resolved(), sort_keys=False))
+    resources = fit_resources(sweep.tune.resources_per_trial)
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, splits=splits, fixed=sweep.fixed, seeds=sweep.tune.seeds,
                              metric=sweep.tune.metric, mode=sweep.tune.mode), resources)
-    storage = sweep.tune.storage_path or str(out.resolve())
+    storage, name = tune_location(sweep, out)
     if args.resume:
-        tuner = tune.Tuner.restore(f"{storage.rstrip('/')}/tune", trainable, resume_unfinished=True,
+        tuner = tune.Tuner.restore(f"{storage}/{name}", trainable, resume_unfinished=True,
                                    resume_errored=False, restart_errored=False)
     else:
-        tuner = make_tuner(sweep, trainable, storage)
+        tuner = make_tuner(sweep, trainable, storage, name)
     grid = tuner.fit()
-    rows = leaderboard_rows(grid, sweep, splits)
+    rows = leaderboard_rows(grid, sweep)
     kept = select_kept(rows, sweep.tune)
-    evaluate_kept(rows, kept, splits, resources)
+    evaluate_kept(kept, splits, resources)
     rows.append({"trial_id": "random", "method": "random", "status": "TERMINATED",
                  **random_baseline(splits, build_config(sweep.fixed, sweep.source))})
     write_results(rows, sweep, out)
-    ray.shutdown() if not args.address else None
+    ray.shutdown()  # with --address this only disconnects
 
 
-def make_tuner(sweep: Sweep, trainable, storage: str):
+def fit_resources(want: dict) -> dict:
+    """A trial's resources that some node of this cluster can hold: no trial waits forever (PENDING)."""
+    import ray
+
+    resources, notice = trial_resources(want.get("gpu", 0), want.get("cpu"))
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    fitted, why = fit_to_nodes(resources, nodes)
+    for line in (notice, why):
+        if line:
+            print(line, flush=True)
+    return fitted
+
+
+def fit_to_nodes(resources: dict, nodes: list[dict]) -> tuple[dict, str | None]:
+    """Shrink ``{"cpu": c, "gpu": g}`` to what the largest fitting node offers; a notice when shrunk."""
+    gpu = resources.get("gpu", 0)
+    most_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
+    if gpu > most_gpu:
+        gpu = most_gpu
+    cpu = resources.get("cpu", 1)
+    most_cpu = max((n.get("CPU", 0) for n in nodes if n.get("GPU", 0) >= gpu), default=cpu)
+    fitted = {"cpu": min(cpu, most_cpu) or 1, **({"gpu": gpu} if gpu else {})}
+    if fitted == {k: v for k, v in resources.items() if v}:
+        return fitted, None
+    return fitted, (f"notice: no node of this Ray cluster holds {resources}; each trial gets {fitted} "
+                    f"(the most one node offers)")
+
+
+def make_tuner(sweep: Sweep, trainable, storage: str, name: str):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator, Repeater
 
+    from sweep.trial import SEED_INDEX
+
     t = sweep.tune
-    space = to_tune_space(sweep.search)
-    n_seeds = len(t.seeds)
+    space = to_tune_space(sweep.search, grid=t.searcher == "grid")
     if t.searcher == "grid" or not space:  # a grid, or one fixed configuration: every point once per seed
         search_alg = BasicVariantGenerator()
         space["seed"] = tune.grid_search(list(t.seeds))
@@ -126,42 +163,55 @@ def make_tuner(sweep: Sweep, trainable, storage: str):
 
         sampler = optuna.samplers.TPESampler(seed=t.seeds[0]) if t.searcher == "optuna" else \
             optuna.samplers.RandomSampler(seed=t.seeds[0])
-        search_alg = Repeater(OptunaSearch(sampler=sampler, metric=t.metric, mode=t.mode), repeat=n_seeds)
-        space[SEED_INDEX] = 0  # Repeater overwrites it with 0..n_seeds-1
-        num_samples = t.num_samples * n_seeds
-    epochs = build_config(sweep.fixed, sweep.source).train.num_train_epochs
+        search_alg = Repeater(OptunaSearch(sampler=sampler, metric=t.metric, mode=t.mode), repeat=len(t.seeds))
+        space[SEED_INDEX] = 0  # Repeater overwrites it with 0..len(seeds)-1
+        num_samples = t.num_samples * len(t.seeds)
+    epochs = max(sweep.max_epochs(), 1)
     scheduler = FIFOScheduler() if t.scheduler == "fifo" else ASHAScheduler(
-        time_attr="training_iteration", max_t=max(epochs, 1), grace_period=min(t.grace_period, max(epochs, 1)),
+        time_attr="epoch", max_t=epochs, grace_period=min(t.grace_period, epochs),
         reduction_factor=t.reduction_factor)
     return tune.Tuner(
         trainable, param_space=space,
         tune_config=tune.TuneConfig(metric=t.metric, mode=t.mode, search_alg=search_alg, scheduler=scheduler,
-                                    num_samples=num_samples, max_concurrent_trials=t.max_concurrent or None),
+                                    num_samples=num_samples, max_concurrent_trials=t.max_concurrent or None,
+                                    reuse_actors=t.reuse_actors),  # torch is imported once per process
         run_config=tune.RunConfig(
-            name="tune", storage_path=storage,
-            failure_config=tune.FailureConfig(max_failures=1),
+            name=name, storage_path=storage,
+            failure_config=tune.FailureConfig(max_failures=1),  # a trial that raises is retried once
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=t.metric,
                                                     checkpoint_score_order=t.mode)),
     )
 
 
-def evaluate_kept(rows: list[dict], kept: list[dict], splits, resources: dict) -> None:
-    """Score the kept checkpoints on test, each as a Ray task with a trial's resources."""
+def evaluate_kept(kept: list[dict], splits, resources: dict) -> None:
+    """Score the kept checkpoints on test: one GPU task each, or here in the driver on a CPU cluster."""
     import ray
+
+    from sweep.trial import evaluate_on_test
 
     if not kept:
         return
-    task = ray.remote(num_cpus=resources.get("cpu", 1), num_gpus=resources.get("gpu", 0))(test_metrics)
-    splits_ref = ray.put(splits)
-    futures = [task.remote(row["checkpoint"], splits_ref, row.get("dev/threshold")) for row in kept]
-    for row, metrics in zip(kept, ray.get(futures)):
+    jobs = [(row["_checkpoint"], row.get("dev/threshold")) for row in kept]
+    if resources.get("gpu"):
+        task = ray.remote(num_cpus=resources.get("cpu", 1), num_gpus=resources["gpu"])(evaluate_on_test)
+        splits_ref = ray.put(splits)
+        results = ray.get([task.remote(checkpoint, splits_ref, threshold) for checkpoint, threshold in jobs])
+    else:  # the driver has torch loaded already; a fresh worker would spend seconds importing it
+        results = [evaluate_on_test(checkpoint, splits, threshold) for checkpoint, threshold in jobs]
+    for row, metrics in zip(kept, results):
         row.update(metrics)
 
 
 def write_results(rows: list[dict], sweep: Sweep, out: Path) -> None:
+    import pandas as pd
+
+    from sweep.leaderboard import by_config, top_table, typed, write_parquet
+
     stamp = provenance()
     curves = [r.pop("_curve") for r in rows if "_curve" in r]
-    frame = pd.DataFrame([{**row, **stamp} for row in rows])
+    for row in rows:
+        row.pop("_checkpoint", None)
+    frame = typed(pd.DataFrame([{**row, **stamp} for row in rows]))
     write_parquet(frame, out / "leaderboard.parquet")
     write_parquet(by_config(frame), out / "leaderboard_by_config.parquet")
     if curves:
@@ -171,6 +221,31 @@ def write_results(rows: list[dict], sweep: Sweep, out: Path) -> None:
     print(f"\nTop 10 by {sweep.tune.metric} ({sweep.tune.mode}):")
     print(top_table(frame, sweep.tune.metric, sweep.tune.mode, shown))
     print(f"\nwrote {out / 'leaderboard.parquet'} ({len(frame)} rows) and {out / 'leaderboard_by_config.parquet'}")
+
+
+def _filesystem(uri: str):
+    """(pyarrow filesystem, path) for a local folder or a storage URI (s3://, gs://, file://, ...)."""
+    from pyarrow import ArrowException
+    from pyarrow.fs import FileSystem
+
+    try:
+        return FileSystem.from_uri(uri)
+    except (ArrowException, ValueError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"tune.storage_path: cannot open {uri!r} ({reason}); expected a folder or a URI "
+                         f"pyarrow can open, e.g. s3://bucket/sweeps") from None
+
+
+def _exists(uri: str) -> bool:
+    from pyarrow.fs import FileType
+
+    fs, path = _filesystem(uri)
+    return fs.get_file_info(path).type != FileType.NotFound
+
+
+def _remove(uri: str) -> None:
+    fs, path = _filesystem(uri)
+    fs.delete_dir(path)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,14 @@ TOP_KEYS = ("name", "data", "fixed", "search", "tune")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint", "grid")
 SEARCHERS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "fifo")
+BUILTIN_MODELS = ("minilm", "tiny-random")
+# Which key types each distribution may sample (randint's high is exclusive, as in Tune).
+NUMERIC_FOR = {"uniform": ("float",), "loguniform": ("float",), "randint": ("int", "float")}
+# What a trial reports each epoch: the metrics a sweep may select on.
+REPORTED = ("epoch", "train/loss", "train/sentences_per_s", "seconds")
+SENTENCE = ("precision", "recall", "f1", "accuracy")
+TOKEN = ("precision", "recall", "f1", "f05", "map")
+TOKEN_CAL = ("precision", "recall", "f1", "f05")
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class TuneSettings:
     resources_per_trial: dict = field(default_factory=lambda: {"gpu": 1})  # gpu, cpu
     keep_top_k: int = 3                 # trials that keep their best checkpoint and are scored on test
     storage_path: str | None = None     # Tune's result tree: a shared folder or a pyarrow URI (default OUT)
+    reuse_actors: bool = True           # a trial process runs trial after trial (false: a fresh one each)
 
 
 @dataclass(frozen=True)
@@ -53,44 +62,59 @@ class Sweep:
         return {"name": self.name, "data": data, "fixed": dict(self.fixed), "search": copy.deepcopy(self.search),
                 "tune": tune}
 
+    def max_epochs(self) -> int:
+        """The most epochs any trial can run (num_train_epochs may itself be searched)."""
+        spec = self.search.get("num_train_epochs")
+        if not spec:
+            return build_config(self.fixed, self.source).train.num_train_epochs
+        (dist, args), = spec.items()
+        return max(args) if dist in ("choice", "grid") else int(args[1]) - (dist == "randint")
+
 
 def load_sweep(path: str | Path, overrides: list[str] = ()) -> Sweep:
-    """Read a sweep YAML (or a seed .conf, one fixed configuration) and apply ``key=value`` overrides."""
+    """Read a sweep YAML (or a seed .conf, one fixed configuration) and apply ``key=value`` overrides.
+
+    An override is ``key=value`` for a config key (it becomes fixed, and leaves the search if searched),
+    ``tune.KEY=value``, ``data.KEY=value`` or ``name=value``; values are read as YAML.
+    """
     path = Path(path)
-    if path.suffix == ".conf":
-        raw = read_seed_conf(path)
-        dataset = raw.get("dataset", "wnut16")
-        doc = {"name": raw.get("experiment_name", path.stem), "data": {"dataset": dataset},
-               "fixed": {k: v for k, v in raw.items() if k in KEYS}, "tune": {"num_samples": 1}}
-        build_config(raw, str(path), allow_seed_keys=True)  # the seed's own keys are checked, then dropped
-    else:
-        doc = _read_yaml(path)
+    doc = _read_conf(path) if path.suffix == ".conf" else _read_yaml(path)
     source = str(path)
     unknown = sorted(set(doc) - set(TOP_KEYS))
     if unknown:
         raise InputError(f"{source}: unknown top-level key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
-    fixed = dict(doc.get("fixed") or {})
+    for key in ("data", "fixed", "search", "tune"):
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise InputError(f"{source}: {key} must be a mapping, got {doc[key]!r}")
+    doc = {**doc, "fixed": dict(doc.get("fixed") or {}), "search": dict(doc.get("search") or {})}
     for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or key not in KEYS:
-            raise InputError(f"override {item!r}: expected key=value with a config key, e.g. learning_rate=3e-5")
-        fixed[key] = yaml.safe_load(value)
+        _override(doc, item, source)
+    fixed, search = doc["fixed"], doc["search"]
     build_config(fixed, f"{source}: fixed")
-    search = doc.get("search") or {}
-    if not isinstance(search, dict):
-        raise InputError(f"{source}: search must be a mapping of config key -> {{distribution: args}}")
+    if "seed" in fixed or "seed" in search:
+        raise InputError(f"{source}: seed: give the seeds as tune.seeds, e.g. tune: {{seeds: [1, 2, 3]}}")
+    _check_model(fixed.get("model_name"), source)
     for key, spec in search.items():
         check_distribution(key, spec, source)
+        if key in fixed:
+            raise InputError(f"{source}: search.{key}: also set in fixed; give it in one place")
     tune = _tune_settings(doc.get("tune") or {}, source)
     if not search and not fixed:
-        raise InputError(f"{source}: empty search and no fixed config: nothing to run")
-    if tune.searcher == "grid" and any(next(iter(s)) not in ("grid", "choice") for s in search.values()):
-        raise InputError(f"{source}: tune.searcher grid needs every search key to be grid or choice")
-    if tune.searcher != "grid" and any(next(iter(s)) == "grid" for s in search.values()):
+        raise InputError(f"{source}: empty search and no fixed config: nothing to run; "
+                         f"give fixed: {{...}} and/or search: {{...}}")
+    kinds = {next(iter(s)) for s in search.values()}
+    if tune.searcher == "grid" and kinds - {"grid", "choice"}:
+        raise InputError(f"{source}: tune.searcher grid needs every search key to be grid or choice, "
+                         f"got {', '.join(sorted(kinds - {'grid', 'choice'}))}")
+    if tune.searcher != "grid" and "grid" in kinds:
         raise InputError(f"{source}: a grid distribution needs tune.searcher: grid")
-    data = data_spec_from_dict(doc.get("data") or {"dataset": "wnut16"}, f"{source}: data")
+    data = data_spec_from_dict(doc.get("data") or {"dataset": "wnut16"}, source)
     name = str(doc.get("name") or path.stem)
-    return Sweep(name=name, source=source, data=data, fixed=fixed, search=search, tune=tune)
+    if not name or "/" in name or name.startswith("."):
+        raise InputError(f"{source}: name must be a plain folder name, got {name!r}")
+    sweep = Sweep(name=name, source=source, data=data, fixed=fixed, search=search, tune=tune)
+    _check_metric(sweep)
+    return sweep
 
 
 def check_distribution(key: str, spec: Any, source: str) -> None:
@@ -98,76 +122,137 @@ def check_distribution(key: str, spec: Any, source: str) -> None:
     if key not in KEYS:
         raise InputError(f"{where}: unknown config key; expected one of: {', '.join(sorted(KEYS))}")
     if not isinstance(spec, dict) or len(spec) != 1:
-        raise InputError(f"{where}: expected one distribution, e.g. {{loguniform: [1e-5, 1e-4]}}")
+        raise InputError(f"{where}: expected one distribution ({', '.join(DISTRIBUTIONS)}), "
+                         f"e.g. {{loguniform: [1.0e-5, 1.0e-4]}}, got {spec!r}")
     (dist, args), = spec.items()
     if dist not in DISTRIBUTIONS:
         raise InputError(f"{where}: unknown distribution {dist!r}; allowed: {', '.join(DISTRIBUTIONS)}")
     if not isinstance(args, list) or not args:
-        raise InputError(f"{where}: {dist} expects a list, got {args!r}")
+        raise InputError(f"{where}: {dist} expects a non-empty list, got {args!r}")
     if dist in ("choice", "grid"):
         for value in args:
             build_config({key: value}, where)
         return
+    kind = _kind(key)
+    if kind not in NUMERIC_FOR[dist]:
+        allowed = [d for d, kinds in NUMERIC_FOR.items() if kind in kinds] + ["choice", "grid"]
+        raise InputError(f"{where}: {dist} cannot sample a {kind} key; allowed: {', '.join(allowed)}")
     if len(args) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
-        raise InputError(f"{where}: {dist} expects [low, high] numbers, got {args!r}")
+        hint = "; write 1.0e-5, not 1e-5 (YAML reads 1e-5 as text)" if any(isinstance(a, str) for a in args) else ""
+        raise InputError(f"{where}: {dist} expects [low, high] numbers, got {args!r}{hint}")
     low, high = args
     if low >= high:
         raise InputError(f"{where}: low {low} must be below high {high}")
     if dist == "loguniform" and low <= 0:
         raise InputError(f"{where}: loguniform needs low > 0, got {low}")
     if dist == "randint" and not (isinstance(low, int) and isinstance(high, int)):
-        raise InputError(f"{where}: randint expects whole numbers, got {args!r}")
+        raise InputError(f"{where}: randint expects whole numbers [low, high), got {args!r}")
     build_config({key: low}, where)
 
 
-def to_tune_space(search: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Checked search spec -> Tune domains. The only place that maps names to Tune functions."""
+def to_tune_space(search: dict[str, dict[str, Any]], grid: bool = False) -> dict[str, Any]:
+    """Checked search spec -> Tune domains. The only place that maps names to Tune functions.
+
+    ``grid=True`` (searcher grid): a choice is enumerated like a grid, every value once.
+    """
     from ray import tune
 
     makers = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint,
-              "choice": tune.choice, "grid": tune.grid_search}
+              "choice": tune.grid_search if grid else tune.choice, "grid": tune.grid_search}
     space = {}
     for key, spec in search.items():
         (dist, args), = spec.items()
-        space[key] = makers[dist](args) if dist in ("choice", "grid") else makers[dist](*args)
+        space[key] = makers[dist](list(args)) if dist in ("choice", "grid") else makers[dist](*args)
     return space
 
 
+def reported_metrics(sweep: Sweep) -> set[str]:
+    """The metrics every trial of this sweep reports (token metrics only when all use soft attention)."""
+    keys = set(REPORTED) | {f"dev/sent_{k}" for k in SENTENCE}
+    soft = build_config(sweep.fixed, sweep.source).model.soft_attention
+    searched = sweep.search.get("soft_attention")
+    if searched:
+        soft = all(bool(v) for v in next(iter(searched.values())))
+    if soft:
+        keys |= {f"dev/tok_{k}" for k in TOKEN} | {f"dev/tok_cal_{k}" for k in TOKEN_CAL} | {"dev/threshold"}
+    return keys
+
+
 def smoke(sweep: Sweep) -> Sweep:
-    """--smoke-test: tiny-random encoder, 2 trials (1 configuration x 2 seeds), 1 epoch, 32 sentences, CPU."""
+    """--smoke-test: tiny-random, 2 trials (1 configuration x 2 seeds), 1 epoch, 32 sentences, 1 CPU each."""
     fixed = {**sweep.fixed, "model_name": "tiny-random", "num_train_epochs": 1}
+    search = {k: v for k, v in sweep.search.items() if k not in fixed}
+    if sweep.tune.searcher == "grid":  # one grid point: the first value of every list
+        search = {k: {next(iter(v)): [next(iter(v.values()))[0]]} for k, v in search.items()}
     data = replace(sweep.data, limit={"train": 32, "dev": 32, "test": 32})
     seeds = sweep.tune.seeds[:2] if len(sweep.tune.seeds) > 1 else (sweep.tune.seeds[0], sweep.tune.seeds[0] + 1)
-    tune = replace(sweep.tune, num_samples=1, seeds=seeds, resources_per_trial={"cpu": 1},
-                   keep_top_k=min(sweep.tune.keep_top_k, 2), searcher="random" if sweep.search else sweep.tune.searcher)
-    return replace(sweep, name=f"{sweep.name}-smoke", fixed=fixed, data=data, tune=tune)
+    gpu = sweep.tune.resources_per_trial.get("gpu", 0)
+    tune = replace(sweep.tune, num_samples=1, seeds=seeds, resources_per_trial={"cpu": 1, "gpu": gpu},
+                   keep_top_k=min(sweep.tune.keep_top_k, 2), storage_path=None,
+                   searcher="grid" if sweep.tune.searcher == "grid" else "random")
+    return replace(sweep, name=f"{sweep.name}-smoke", fixed=fixed, search=search, data=data, tune=tune)
+
+
+def _override(doc: dict, item: str, source: str) -> None:
+    key, sep, text = item.partition("=")
+    section, dot, sub = key.partition(".")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    allowed = "a config key (e.g. learning_rate=3.0e-5), tune.KEY=..., data.KEY=... or name=..."
+    if not sep or not key:
+        raise InputError(f"override {item!r}: expected key=value with {allowed}")
+    if dot and section in ("tune", "data"):
+        doc[section] = {**(doc.get(section) or {}), sub: value}
+    elif not dot and key == "name":
+        doc["name"] = value
+    elif not dot and key in KEYS:
+        doc["fixed"][key] = value
+        doc["search"].pop(key, None)  # fixing a searched key takes it out of the search
+    else:
+        raise InputError(f"override {item!r}: {key!r} is not a key of {source}; expected {allowed}")
+
+
+def _check_model(name: Any, source: str) -> None:
+    """A fixed encoder must exist before anything starts (a searched one fails in its own trial)."""
+    if isinstance(name, str) and name not in BUILTIN_MODELS and not (Path(name).expanduser() / "config.json").is_file():
+        raise InputError(f"{source}: fixed.model_name: {name!r} is not a Hugging Face model folder; "
+                         f"expected {', '.join(BUILTIN_MODELS)} or a folder holding config.json")
+
+
+def _check_metric(sweep: Sweep) -> None:
+    reported = reported_metrics(sweep)
+    if sweep.tune.metric not in reported:
+        raise InputError(f"{sweep.source}: tune.metric {sweep.tune.metric!r} is reported by no trial; "
+                         f"allowed: {', '.join(sorted(reported))}")
 
 
 def _tune_settings(raw: dict, source: str) -> TuneSettings:
-    if not isinstance(raw, dict):
-        raise InputError(f"{source}: tune must be a mapping")
     allowed = {f.name: f for f in fields(TuneSettings)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
+    for key in raw:
         if key not in allowed:
             raise InputError(f"{source}: unknown key tune.{key}; allowed: {', '.join(allowed)}")
-        values[key] = value
-    settings = TuneSettings(**values)
+    settings = TuneSettings(**raw)
     checks = [
         (settings.mode in ("max", "min"), "mode", "max or min"),
         (settings.searcher in SEARCHERS, "searcher", ", ".join(SEARCHERS)),
         (settings.scheduler in SCHEDULERS, "scheduler", ", ".join(SCHEDULERS)),
-        (isinstance(settings.metric, str) and "/" in settings.metric, "metric", "a reported metric, e.g. dev/sent_f1"),
+        (isinstance(settings.metric, str), "metric", "a reported metric, e.g. dev/sent_f1"),
         (_count(settings.num_samples, 1), "num_samples", "a whole number >= 1"),
-        (_count(settings.grace_period, 1), "grace_period", "a whole number >= 1"),
+        (_count(settings.grace_period, 1), "grace_period", "a whole number of epochs >= 1"),
         (_count(settings.reduction_factor, 2), "reduction_factor", "a whole number >= 2"),
         (_count(settings.max_concurrent, 0), "max_concurrent", "a whole number >= 0"),
         (_count(settings.keep_top_k, 0), "keep_top_k", "a whole number >= 0"),
-        (isinstance(settings.seeds, (list, tuple)) and settings.seeds and all(_count(s, 0) for s in settings.seeds),
-         "seeds", "a non-empty list of whole numbers"),
+        (isinstance(settings.seeds, (list, tuple)) and settings.seeds and all(_count(s, 0) for s in settings.seeds)
+         and len(set(settings.seeds)) == len(settings.seeds), "seeds", "a non-empty list of distinct whole numbers"),
         (isinstance(settings.resources_per_trial, dict) and set(settings.resources_per_trial) <= {"gpu", "cpu"}
-         and all(isinstance(v, (int, float)) and v >= 0 for v in settings.resources_per_trial.values()),
-         "resources_per_trial", "a mapping with gpu and/or cpu counts"),
+         and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                 for v in settings.resources_per_trial.values()),
+         "resources_per_trial", "a mapping with gpu and/or cpu counts, e.g. {gpu: 1}"),
+        (isinstance(settings.reuse_actors, bool), "reuse_actors", "true or false"),
+        (settings.storage_path is None or (isinstance(settings.storage_path, str) and settings.storage_path),
+         "storage_path", "a folder or a URI such as s3://bucket/sweeps"),
     ]
     for ok, key, expected in checks:
         if not ok:
@@ -175,14 +260,31 @@ def _tune_settings(raw: dict, source: str) -> TuneSettings:
     return replace(settings, seeds=tuple(settings.seeds))
 
 
+def _kind(key: str) -> str:
+    kind = KEYS[key][1].type
+    return (kind if isinstance(kind, str) else kind.__name__).replace("| None", "").strip()
+
+
 def _count(value: Any, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _read_conf(path: Path) -> dict:
+    """A seed .conf: one fixed configuration, its seed as the sweep's only seed."""
+    raw = read_seed_conf(path)
+    typed = build_config(raw, str(path), allow_seed_keys=True).flat()  # the seed's own keys: checked, dropped
+    fixed = {k: typed[k] for k in raw if k in KEYS and k != "seed"}
+    tune: dict[str, Any] = {"num_samples": 1, "searcher": "random", "scheduler": "fifo"}
+    if "seed" in raw:
+        tune["seeds"] = [typed["seed"]]
+    return {"name": raw.get("experiment_name", path.stem), "data": {"dataset": raw.get("dataset", "wnut16")},
+            "fixed": fixed, "tune": tune}
 
 
 def _read_yaml(path: Path) -> dict:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         raise InputError(f"{path}: no such file") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None

@@ -1,6 +1,7 @@
 """The Tune trainable (a thin loop around zs_core.train) and the test evaluation of kept checkpoints."""
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from typing import Any
@@ -39,40 +40,62 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def improved(value: float, best: float | None, mode: str) -> bool:
+    """Is ``value`` better than ``best``? A NaN is never better; anything beats no value yet."""
+    if value is None or not math.isfinite(value):
+        return best is None
+    if best is None or not math.isfinite(best):
+        return True
+    return value > best if mode == "max" else value < best
+
+
 def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed: dict[str, Any],
                 seeds: tuple[int, ...], metric: str, mode: str) -> None:
-    """One configuration and seed: train, report each epoch, checkpoint the best epoch only."""
+    """One configuration and seed: train, report each epoch, checkpoint the best epoch only.
+
+    A retried or resumed trial starts again from epoch 1 (same seed, so on CPU the same numbers).
+    A NaN or infinite loss ends the trial with one report carrying ``nan_loss: 1``.
+    """
+    import ray
     from ray import tune
 
     use_trial_threads()
     quiet_libraries()
+    node = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
     cfg = build_config(trial_config(config, fixed, seeds), "trial config")
     tokenizer = load_tokenizer(cfg.model.model_name)
     model = build_model(cfg.model, cfg.train.seed)
     best = None
     try:
         for metrics in train(cfg, model, tokenizer, splits, device()):
+            metrics = {**metrics, **node, "nan_loss": 0}
             value = metrics.get(metric, float("nan"))
-            metrics = {**metrics, "nan_loss": 0}
-            if best is None or (value > best if mode == "max" else value < best):
-                best = value
-                with tempfile.TemporaryDirectory() as tmp:
-                    save_checkpoint(os.path.join(tmp, "model"), model, tokenizer, cfg)
-                    tune.report({**metrics, "best_epoch": metrics["epoch"]},
-                                checkpoint=tune.Checkpoint.from_directory(os.path.join(tmp, "model")))
-            else:
+            if not improved(value, best, mode):
                 tune.report(metrics)
+                continue
+            best = value
+            with tempfile.TemporaryDirectory() as tmp:
+                save_checkpoint(os.path.join(tmp, "model"), model, tokenizer, cfg)
+                tune.report({**metrics, "best_epoch": metrics["epoch"]},
+                            checkpoint=tune.Checkpoint.from_directory(os.path.join(tmp, "model")))
     except NonFiniteLoss as err:
-        tune.report({metric: float("nan"), "nan_loss": 1, "nan_error": str(err)})
+        tune.report({metric: float("nan"), **node, "nan_loss": 1, "nan_error": str(err)})
 
 
-def test_metrics(checkpoint: str, splits: dict[str, list[Sentence]], threshold: float | None) -> dict[str, float]:
-    """A kept checkpoint on test: token metrics at importance_threshold and at dev's calibrated threshold."""
+def evaluate_on_test(checkpoint, splits: dict[str, list[Sentence]], threshold: float | None) -> dict[str, float]:
+    """A kept checkpoint (a tune.Checkpoint, local or in remote storage) on test.
+
+    Token metrics at importance_threshold (0.5 unless configured) and tok_cal_* at dev's calibrated
+    ``threshold``; sentence metrics at 0.5.
+    """
     use_trial_threads()
     quiet_libraries()
-    model, tokenizer, cfg = load_checkpoint(checkpoint)
+    with checkpoint.as_directory() as folder:
+        model, tokenizer, cfg = load_checkpoint(folder)
     model.to(device())
-    items, truncated = encode(splits["test"], tokenizer, cfg.data.max_seq_length)
+    items, truncated = encode(splits["test"], tokenizer, cfg.data.max_seq_length, lowercase=cfg.data.lowercase)
+    if threshold is not None and not math.isfinite(threshold):
+        threshold = None
     metrics = evaluate(model, items, splits["test"], tokenizer, cfg, device(), threshold, calibrate=False)
     metrics["truncated_words"] = truncated
     return {f"test/{k}": v for k, v in metrics.items() if k != "threshold"}

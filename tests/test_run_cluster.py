@@ -1,0 +1,78 @@
+"""Resources and clusters: trial resources that fit the nodes, and one sweep across a two-node Ray cluster."""
+import os
+import secrets
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+
+from sweep.run import fit_to_nodes
+from test_run_smoke import board, run_sweep, trials, write_space
+
+AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
+
+
+def test_a_request_that_fits_is_kept():
+    nodes = [{"CPU": 8, "GPU": 2}, {"CPU": 4}]
+    assert fit_to_nodes({"cpu": 2, "gpu": 1}, nodes) == ({"cpu": 2, "gpu": 1}, None)
+    assert fit_to_nodes({"cpu": 4}, nodes) == ({"cpu": 4}, None)
+
+
+def test_a_request_no_node_can_hold_is_shrunk_with_a_notice():
+    fitted, notice = fit_to_nodes({"cpu": 16}, [{"CPU": 2}, {"CPU": 1}])
+    assert fitted == {"cpu": 2} and notice.startswith("notice: ")
+    fitted, notice = fit_to_nodes({"cpu": 1, "gpu": 2}, [{"CPU": 8, "GPU": 1}, {"CPU": 8, "GPU": 1}])
+    assert fitted == {"cpu": 1, "gpu": 1} and "2" in notice  # two GPUs in the cluster, but not on one node
+    fitted, _ = fit_to_nodes({"cpu": 6, "gpu": 1}, [{"CPU": 16}, {"CPU": 4, "GPU": 1}])
+    assert fitted == {"cpu": 4, "gpu": 1}  # the CPUs of a node that has the GPU
+
+
+@pytest.fixture
+def two_nodes(tmp_path):
+    """A head and a worker node, 1 CPU each, with token authentication on and a token of their own.
+
+    The token reaches every node and the sweep's driver as RAY_AUTH_TOKEN_PATH, as it would on real machines.
+    """
+    from ray._private.authentication_test_utils import reset_auth_token_state
+    from ray.cluster_utils import Cluster
+
+    token = tmp_path / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    saved = {k: os.environ.get(k) for k in AUTH}
+    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
+    os.environ.pop("RAY_AUTH_TOKEN", None)
+    reset_auth_token_state()  # this process may have read the auth settings already
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        worker = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster, {cluster.head_node.node_id, worker.node_id}
+    finally:
+        cluster.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_auth_token_state()
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_across_two_nodes_into_one_leaderboard(tmp_path, two_nodes):
+    cluster, node_ids = two_nodes
+    shared = tmp_path / "shared"  # the folder every node sees, given as a URI
+    # a fresh process per trial: the first two trials start together, one on each node (with reused
+    # processes, a node whose process started first may run every trial while the other still starts)
+    space = write_space(tmp_path, "cluster", tune={"searcher": "random", "scheduler": "fifo", "seeds": [1, 2],
+                                                   "resources_per_trial": {"gpu": 1}, "keep_top_k": 1,
+                                                   "reuse_actors": False, "storage_path": f"file://{shared}"})
+    # the driver gets the cluster's token as the nodes did: RAY_AUTH_TOKEN_PATH in its environment
+    log = run_sweep(space, "--output", tmp_path / "out", "--address", cluster.address).stdout
+    assert "notice: no GPU in this Ray cluster; trials run on CPU with 1 cores each" in log
+    runs = trials(board(tmp_path / "out" / "cluster"))
+    assert len(runs) == 2 and (runs["status"] == "TERMINATED").all()
+    assert set(runs["node_id"]) == node_ids  # trials ran on both nodes
+    assert (shared / "cluster").is_dir() and not (tmp_path / "out" / "cluster" / "tune").exists()
+    kept = runs[runs["checkpoint"].notna()]
+    assert len(kept) == 1 and kept["checkpoint"].iloc[0].startswith(str(shared / "cluster"))
+    assert len(list((shared / "cluster").glob("*/checkpoint_*"))) == 1

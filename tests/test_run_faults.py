@@ -1,0 +1,139 @@
+"""Faults: a trial that raises (retried once, then ERROR), a NaN loss (NAN), and kill -9 of the driver + --resume."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pandas as pd
+import pytest
+
+from sweep.results import first_line, last_run, status
+from sweep.trial import improved
+from test_run_smoke import ROOT, board, run_sweep, trials, write_space
+
+
+def test_improved_never_prefers_a_nan():
+    nan = float("nan")
+    assert improved(0.5, None, "max") and improved(0.6, 0.5, "max") and not improved(0.4, 0.5, "max")
+    assert improved(0.4, 0.5, "min") and improved(nan, None, "max") and improved(0.1, nan, "max")
+    assert not improved(nan, 0.5, "max") and not improved(float("inf"), 0.5, "max")
+
+
+def test_last_run_keeps_the_epochs_after_a_restart():
+    curve = pd.DataFrame({"epoch": [1, 2, 1, 2, 3], "dev/sent_f1": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    assert last_run(curve)["dev/sent_f1"].tolist() == [0.3, 0.4, 0.5]
+    with_nan = pd.DataFrame({"epoch": [1.0, None], "nan_loss": [0, 1]})
+    assert len(last_run(with_nan)) == 2 and last_run(None).empty
+
+
+def test_status_and_first_line():
+    class Result:
+        error = None
+
+    assert status(Result(), pd.DataFrame({"epoch": [1, 2]}), 2) == "TERMINATED"
+    assert status(Result(), pd.DataFrame({"epoch": [1]}), 2) == "STOPPED_EARLY"
+    assert status(Result(), pd.DataFrame({"epoch": [1.0, None], "nan_loss": [0, 1]}), 2) == "NAN"
+    Result.error = RuntimeError("wrapped")
+    assert status(Result(), pd.DataFrame(), 2) == "ERROR"
+    try:
+        try:
+            raise FileNotFoundError("no such folder\n  /x")
+        except FileNotFoundError as inner:
+            raise RuntimeError("Traceback ...") from inner
+    except RuntimeError as outer:
+        assert first_line(outer) == "FileNotFoundError: /x"
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory):
+    """A grid: {tiny-random, a missing folder} x {a sane, a huge learning rate}, sharp attention, one seed."""
+    folder = tmp_path_factory.mktemp("faults")
+    space = write_space(folder, "faults", fixed={"num_train_epochs": 1, "attention_activation": "sharp"},
+                        search={"model_name": {"choice": ["tiny-random", "/nonexistent/folder"]},
+                                "learning_rate": {"choice": [1.0e-3, 1.0e+4]}},
+                        tune={"searcher": "grid", "seeds": [1], "resources_per_trial": {"cpu": 1}, "keep_top_k": 2})
+    run_sweep(space, "--output", folder / "out")
+    return folder / "out" / "faults"
+
+
+def trial_states(tune_dir: Path) -> dict[str, dict]:
+    """trial_id -> {status, num_failures} from Tune's experiment state (empty while not yet written)."""
+    states = {}
+    for name in glob.glob(str(tune_dir / "experiment_state*.json")):
+        try:
+            doc = json.loads(Path(name).read_text())
+        except (OSError, ValueError):
+            continue
+        for trial, runtime in doc["trial_data"]:
+            trial, runtime = json.loads(trial), json.loads(runtime)
+            states[trial["trial_id"]] = {"status": trial["status"], "num_failures": runtime["num_failures"]}
+    return states
+
+
+@pytest.mark.slow
+def test_a_trial_that_raises_is_retried_once_then_error_while_others_finish(fault_run):
+    runs, out = trials(board(fault_run)), fault_run
+    assert len(runs) == 4
+    errors = runs[runs["status"] == "ERROR"]
+    assert sorted(errors["model_name"]) == ["/nonexistent/folder"] * 2
+    assert errors["error"].str.contains("/nonexistent/folder").all() and errors["checkpoint"].isna().all()
+    states = trial_states(out / "tune")
+    assert all(states[t]["num_failures"] == 2 for t in errors["trial_id"])  # the first run and one retry
+    ok = runs[runs["status"] == "TERMINATED"]
+    assert len(ok) == 1 and ok["learning_rate"].iloc[0] == 1e-3 and ok["error"].isna().all()
+    assert states[ok["trial_id"].iloc[0]]["num_failures"] == 0
+    assert Path(ok["checkpoint"].iloc[0]).is_dir() and ok["test/tok_cal_f1"].notna().all()
+
+
+@pytest.mark.slow
+def test_a_nan_loss_stops_the_trial_as_nan(fault_run):
+    runs, out = trials(board(fault_run)), fault_run
+    nan = runs[runs["status"] == "NAN"]
+    assert len(nan) == 1 and nan["learning_rate"].iloc[0] == 1e4 and nan["model_name"].iloc[0] == "tiny-random"
+    assert nan["error"].iloc[0].startswith("loss is nan at epoch 1") and nan["checkpoint"].isna().all()
+    assert trial_states(out / "tune")[nan["trial_id"].iloc[0]]["num_failures"] == 0  # stopped, not retried
+    grouped = board(out, by_config=True)  # only finished trials are averaged
+    assert len(grouped) == 1 and grouped["learning_rate"].iloc[0] == 1e-3
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
+    space = write_space(tmp_path, "resume", data={"dataset": "wnut16", "limit": {"train": 120, "dev": 32, "test": 32}},
+                        search={"learning_rate": {"loguniform": [1.0e-4, 1.0e-3]}},
+                        tune={"num_samples": 2, "seeds": [1, 2], "max_concurrent": 2,
+                              "resources_per_trial": {"cpu": 1}, "keep_top_k": 4})
+    out, tune_dir = tmp_path / "out", tmp_path / "out" / "resume" / "tune"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()):
+            assert driver.poll() is None and time.time() < deadline, "the sweep ended before a trial finished"
+            time.sleep(0.2)
+        os.kill(driver.pid, signal.SIGKILL)  # the driver only; its local Ray goes down with it
+        driver.wait()
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)  # and any Ray helper it left behind
+        except ProcessLookupError:
+            pass
+    before = trial_states(tune_dir)
+    finished = {t for t, s in before.items() if s["status"] == "TERMINATED"}
+    assert 0 < len(finished) < 4 and not (out / "resume" / "leaderboard.parquet").exists()
+    sizes = {t: next(tune_dir.glob(f"*{t}*/result.json")).stat().st_size for t in finished}
+
+    run_sweep(space, "--output", out, "--resume")
+    runs = trials(board(out / "resume"))
+    assert len(runs) == 4 and runs["trial_id"].is_unique and (runs["status"] == "TERMINATED").all()
+    assert set(before) <= set(runs["trial_id"]) and sorted(runs["seed"]) == [1, 1, 2, 2]
+    assert runs.groupby("learning_rate")["seed"].apply(sorted).tolist() == [[1, 2], [1, 2]]
+    for trial, size in sizes.items():  # a finished trial is not run again
+        assert next(tune_dir.glob(f"*{trial}*/result.json")).stat().st_size == size
+    assert len(list(tune_dir.glob("*/result.json"))) == 4

@@ -1,0 +1,153 @@
+"""sweep.run end to end with real Ray Tune, as the user runs it: `--smoke-test`, and seeds grouped over configs.
+
+The helpers here (run_sweep, write_space, board, TINY) are shared by the other test_run_* files.
+"""
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pandas as pd
+import pytest
+import yaml
+
+from sweep.space import load_sweep, smoke
+from zs_core.config import KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {"data": {"dataset": "wnut16", "limit": {"train": 32, "dev": 32, "test": 32}},
+        "fixed": {"model_name": "tiny-random", "num_train_epochs": 1}}
+
+
+def run_sweep(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """``python -m sweep.run ARGS`` in a fresh process; its combined output is in .stdout."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "sweep.run", *map(str, args)], cwd=ROOT, env=env, timeout=timeout,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    return proc
+
+
+def write_space(folder: Path, name: str, **parts) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, **TINY, **parts}), encoding="utf-8")
+    return path
+
+
+def board(folder: Path, by_config: bool = False) -> pd.DataFrame:
+    return pd.read_parquet(folder / ("leaderboard_by_config.parquet" if by_config else "leaderboard.parquet"))
+
+
+def trials(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["method"] == "soft_attention"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    proc = run_sweep("--smoke-test", "--output", out)
+    return proc.stdout, out / "demo-smoke"
+
+
+@pytest.mark.slow
+def test_smoke_prints_dashboard_gpu_notice_and_top_table(smoke_run):
+    log, _ = smoke_run
+    assert re.search(r"^Ray dashboard: http://127\.0\.0\.1:\d+", log, re.M)
+    assert "notice: no GPU in this Ray cluster; trials run on CPU" in log  # demo.yaml asks for a GPU
+    assert "Top 10 by dev/sent_f1 (max):" in log and "2 TERMINATED" in log
+
+
+@pytest.mark.slow
+def test_smoke_leaderboard_columns_statuses_provenance(smoke_run):
+    _, out = smoke_run
+    frame = board(out)
+    wanted = {"trial_id", "status", "seed", "best_epoch", "checkpoint", "seconds", "error", "created_at", "git_sha",
+              "version_torch", "version_ray", "dev/sent_f1", "dev/tok_map", "dev/tok_cal_f1", "dev/threshold",
+              "test/sent_f1", "test/tok_f1", "test/tok_cal_f1", "node_id"}
+    assert wanted | set(KEYS) <= set(frame.columns)
+    runs = trials(frame)
+    assert sorted(runs["status"]) == ["TERMINATED", "TERMINATED"] and sorted(runs["seed"]) == [15, 16]
+    assert runs["trial_id"].is_unique and (runs["model_name"] == "tiny-random").all()
+    assert (runs["num_train_epochs"] == 1).all() and (runs["best_epoch"] == 1).all() and runs["error"].isna().all()
+    assert str(frame["seed"].dtype) == "Int64" and str(frame["num_train_epochs"].dtype) == "Int64"
+    baseline = frame[frame["method"] == "random"]
+    assert len(baseline) == 1 and baseline["dev/tok_map"].between(0, 1).all()
+    assert re.fullmatch(r"[0-9a-f]{40}|", frame["git_sha"].iloc[0])
+    assert pd.Timestamp(frame["created_at"].iloc[0]).year >= 2024 and frame["version_torch"].iloc[0]
+
+
+@pytest.mark.slow
+def test_smoke_a_random_row_matches_its_tune_result(smoke_run):
+    _, out = smoke_run
+    row = trials(board(out)).sample(1, random_state=random.randrange(1000)).iloc[0]
+    results = [json.loads(line) for f in (out / "tune").glob(f"*{row['trial_id']}*/result.json")
+               for line in f.read_text().splitlines()]
+    assert len(results) == 1 and results[0]["dev/sent_f1"] == pytest.approx(row["dev/sent_f1"])
+    assert results[0]["dev/tok_map"] == pytest.approx(row["dev/tok_map"])
+
+
+@pytest.mark.slow
+def test_smoke_keeps_the_best_checkpoint_only_and_scores_it_on_test(smoke_run):
+    _, out = smoke_run
+    runs = trials(board(out))  # demo.yaml keeps 1
+    kept = runs[runs["checkpoint"].notna()]
+    assert len(kept) == 1 and kept["dev/sent_f1"].iloc[0] == runs["dev/sent_f1"].max()
+    assert Path(kept["checkpoint"].iloc[0]).is_dir()
+    assert len(list((out / "tune").glob("*/checkpoint_*"))) == 1  # the other trial's is deleted
+    assert kept[["test/tok_f1", "test/tok_cal_f1", "test/sent_f1"]].notna().all(axis=None)
+    assert runs[runs["checkpoint"].isna()]["test/tok_f1"].isna().all()
+
+
+@pytest.mark.slow
+def test_smoke_by_config_and_the_saved_sweep(smoke_run):
+    _, out = smoke_run
+    grouped = board(out, by_config=True)
+    assert len(grouped) == 1 and grouped["n"].iloc[0] == 2 and grouped["seeds"].iloc[0] == "15,16"
+    runs = trials(board(out))
+    assert grouped["dev/sent_f1_mean"].iloc[0] == pytest.approx(runs["dev/sent_f1"].mean())
+    assert grouped["dev/sent_f1_std"].iloc[0] == pytest.approx(runs["dev/sent_f1"].std())
+    saved = load_sweep(out / "sweep.yaml")
+    expected = smoke(load_sweep(ROOT / "search_spaces" / "demo.yaml"))
+    assert (saved.fixed, saved.tune, saved.data) == (expected.fixed, expected.tune, expected.data)
+    assert (out / "curves.parquet").is_file()
+
+
+@pytest.fixture(scope="module")
+def seeds_run(tmp_path_factory):
+    """Optuna (TPE) + ASHA: 2 sampled configurations x 2 seeds, 2 epochs."""
+    folder = tmp_path_factory.mktemp("seeds")
+    space = write_space(folder, "seeds", fixed={"model_name": "tiny-random", "num_train_epochs": 2},
+                        search={"learning_rate": {"loguniform": [1.0e-4, 1.0e-2]},
+                                "attention_activation": {"choice": ["soft", "linear"]}},
+                        tune={"num_samples": 2, "seeds": [1, 2], "resources_per_trial": {"cpu": 1}, "keep_top_k": 2})
+    run_sweep(space, "--output", folder / "out")
+    return folder / "out" / "seeds"
+
+
+@pytest.mark.slow
+def test_every_sampled_config_runs_once_per_seed_with_identical_values(seeds_run):
+    runs = trials(board(seeds_run))
+    assert len(runs) == 4 and set(runs["status"]) <= {"TERMINATED", "STOPPED_EARLY"}
+    assert (runs[runs["status"] == "STOPPED_EARLY"]["epochs_run"] < 2).all()
+    groups = runs.groupby(["learning_rate", "attention_activation"])["seed"].apply(sorted)
+    assert len(groups) == 2 and all(seeds == [1, 2] for seeds in groups)
+    params = [json.loads(f.read_text()) for f in seeds_run.glob("tune/*/params.json")]
+    by_index = {(p["learning_rate"], p["attention_activation"]): set() for p in params}
+    for p in params:
+        by_index[(p["learning_rate"], p["attention_activation"])].add(p["__trial_index__"])
+    assert len(params) == 4 and list(by_index.values()) == [{0, 1}, {0, 1}]
+
+
+@pytest.mark.slow
+def test_seeds_are_grouped_in_the_by_config_table(seeds_run):
+    runs, grouped = trials(board(seeds_run)), board(seeds_run, by_config=True)
+    assert len(grouped) == 2 and (grouped["n"] == 2).all() and (grouped["seeds"] == "1,2").all()
+    for _, row in grouped.iterrows():
+        same = runs[runs["learning_rate"] == row["learning_rate"]]
+        assert row["dev/sent_f1_mean"] == pytest.approx(same["dev/sent_f1"].mean())
+        assert row["dev/tok_map_std"] == pytest.approx(same["dev/tok_map"].std())
