@@ -19,6 +19,7 @@ Words cut off by max_seq_length score 0 in both.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -39,24 +40,25 @@ Progress = Callable[[int], None]  # called with the number of sentences just fin
 class PositiveProbability:
     """captum's forward: (input_ids [N, T], attention_mask [N, T], word_index [N, T]) -> P(positive) [N].
 
-    ``cache=True`` (LIME, no gradients): rows already seen since the last ``reset()`` are not run again.
+    ``cache=True`` (LIME, no gradients): rows already seen since the last ``reset()`` are not run again;
+    the key is the row's input_ids alone, so reset between sentences (mask and alignment fixed within one).
     """
 
     def __init__(self, model: torch.nn.Module, cache: bool = False):
         self.model = model
         self.cache: dict[bytes, float] | None = {} if cache else None
-        self.rows_run = 0  # rows actually sent through the model
 
     def reset(self) -> None:
         if self.cache is not None:
             self.cache.clear()
 
-    def run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor:
-        self.rows_run += input_ids.shape[0]
+    def run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+            word_index: torch.Tensor) -> torch.Tensor:
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "word_index": word_index}
         return self.model(batch)[0]["sentence_scores"]                                  # [N]
 
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor:
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 word_index: torch.Tensor) -> torch.Tensor:
         if self.cache is None:
             return self.run(input_ids, attention_mask, word_index)
         keys = [row.tobytes() for row in input_ids.cpu().numpy()]
@@ -81,13 +83,12 @@ def lime_masks(n_words: int, n_samples: int, seed: int, index: int) -> torch.Ten
     return torch.from_numpy(np.vstack([np.ones((1, n_words), dtype=bool), keep])).long()
 
 
-def lime_text_kernel(original_inp, perturbed_inp, perturbed_interpretable_inp, **kwargs) -> torch.Tensor:
+def lime_text_kernel(original_inp, perturbed_inp, perturbed_interpretable_inp, **kwargs) -> float:
     """LIME's text kernel on the binary word vector z: d = 100 * cosine distance(z, ones);
     weight = sqrt(exp(-d^2 / width^2)). An empty z has distance 1 (cosine similarity 0)."""
-    z = perturbed_interpretable_inp.float()                                             # [1, W]
-    cosine = torch.sqrt(z.sum() / z.numel())
-    distance = 100.0 * (1.0 - cosine)
-    return torch.sqrt(torch.exp(-(distance ** 2) / LIME_KERNEL_WIDTH ** 2)).reshape(1)
+    z = perturbed_interpretable_inp                                                     # [1, W]
+    distance = 100.0 * (1.0 - math.sqrt(int(z.sum()) / z.numel()))
+    return math.sqrt(math.exp(-(distance ** 2) / LIME_KERNEL_WIDTH ** 2))
 
 
 def _replacement_id(tokenizer: PreTrainedTokenizerBase, method: str) -> int:
@@ -95,7 +96,7 @@ def _replacement_id(tokenizer: PreTrainedTokenizerBase, method: str) -> int:
         return int(tokenizer.mask_token_id)
     if method == "ig" and tokenizer.pad_token_id is not None:
         return int(tokenizer.pad_token_id)
-    what = "a mask token" if method == "lime" else "a mask or pad token"
+    what = "mask token" if method == "lime" else "mask or pad token"
     raise InputError(f"{method}: the model's tokenizer has no {what} to replace removed words with")
 
 

@@ -1,0 +1,136 @@
+"""python -m sweep.evaluate: token metrics of a word-score file against gold (the seed's stage 3).
+
+  python -m sweep.evaluate --preds P.tsv --gold G.tsv [--positive-labels i] [--threshold 0.5] [--top-k 0]
+      [--calibrate-on DEV_PREDS.tsv DEV_GOLD.tsv] [--json-out metrics.json]
+  python -m sweep.evaluate --preds P.tsv --data wnut16 --split test [--calibrate-on DEV_PREDS.tsv]
+  python -m sweep.evaluate --config eval_soft_attention.conf [key=value ...]
+
+Checks that predictions and gold hold the same sentences and words (else names the first difference with
+its line in both files), then prints one JSON object: precision, recall, f1, f05, map, threshold, top_k,
+n_sentences, n_tokens, n_positive, and with --calibrate-on cal_threshold, cal_precision, cal_recall, cal_f1,
+cal_f05 (the threshold that maximises token F1 on the dev pair, applied here).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from sweep.common import Parser, add_data_args, cli, data_spec_from_args
+from sweep.predict import conf_dataset, conf_parser, read_conf
+from zs_core.data import SPLITS, DataSpec, Sentence, load_splits
+from zs_core.errors import InputError
+from zs_core.predictions import check_same_words, fill_placeholders, read_gold, read_predictions, \
+    score_predictions
+
+RESULT_KEYS = ("eval_results_filename", "eval_results_filaname")  # the seed spelled it both ways
+
+
+def parser() -> Parser:
+    p = conf_parser("python -m sweep.evaluate", __doc__, "evaluation")
+    p.add_argument("--preds", help="the word-score TSV (word<TAB>score) to evaluate")
+    p.add_argument("--gold", help="the gold TSV (word<TAB>label); or give --data/--data-dir and --split")
+    add_data_args(p)
+    p.add_argument("--split", choices=SPLITS, help="with --data/--data-dir: the gold split (default test)")
+    p.add_argument("--threshold", type=float, help="a word is positive when its score >= this (0.5)")
+    p.add_argument("--top-k", type=int, help="... and among its sentence's top k scores (0 = no limit)")
+    p.add_argument("--calibrate-on", nargs="+", metavar="DEV", help="DEV_PREDS [DEV_GOLD]: calibrate the "
+                   "threshold there (DEV_GOLD defaults to the dataset's dev split)")
+    p.add_argument("--json-out", help="also write the JSON object to this file")
+    return p
+
+
+def apply_conf(args: argparse.Namespace) -> None:
+    """Fill what the command line left open from the seed's evaluation .conf (the command line wins)."""
+    conf = read_conf(args)
+    if conf is None:
+        return
+    folder = fill_placeholders(conf.get("results_input_dir", ""), conf)
+    if args.preds is None and conf.get("results_input_filename"):
+        args.preds = os.path.join(folder, fill_placeholders(conf["results_input_filename"], conf))
+    out = next((conf[k] for k in RESULT_KEYS if conf.get(k)), None)
+    if args.json_out is None and out:
+        args.json_out = os.path.join(folder, fill_placeholders(out, conf))
+    if args.threshold is None and "importance_threshold" in conf:
+        args.threshold = float(conf["importance_threshold"])
+    if args.top_k is None and "top_count" in conf:
+        args.top_k = int(conf["top_count"])
+    if args.split is None:
+        args.split = conf.get("dataset_split") or None
+    conf_dataset(args, conf, "--gold FILE")
+
+
+def gold_source(args: argparse.Namespace) -> tuple[str | None, DataSpec | None]:
+    """(gold file, None) or (None, the dataset to take --split from)."""
+    if args.gold:
+        if args.data or args.data_dir:
+            raise InputError("--gold and --data/--data-dir: give one of them")
+        return args.gold, None
+    if not (args.data or args.data_dir):
+        raise InputError("give the gold labels: --gold FILE, or --data/--data-dir with --split")
+    return None, data_spec_from_args(args)
+
+
+def load_gold(args: argparse.Namespace, split: str) -> tuple[str, list[Sentence]]:
+    """-> (a name for messages, gold sentences of ``split``)."""
+    path, spec = gold_source(args)
+    if path is not None:
+        return path, read_gold(path, args.positive_labels or ())
+    return f"{spec.dir or spec.dataset}:{split}", load_splits(spec, (split,))[split]
+
+
+def load_pair(preds_path: str, gold_name: str, gold: list[Sentence]) -> list[Sentence]:
+    preds = read_predictions(preds_path)
+    check_same_words(preds_path, preds, gold_name, gold)
+    return preds
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    apply_conf(args)
+    if not args.preds:
+        raise InputError("--preds: give the word-score file to evaluate")
+    top_k = 0 if args.top_k is None else args.top_k
+    if top_k < 0:
+        raise InputError(f"--top-k: expected 0 (no limit) or more, got {top_k}")
+    threshold = 0.5 if args.threshold is None else args.threshold
+    if args.json_out and Path(args.json_out).is_dir():
+        raise InputError(f"{args.json_out}: is a folder, expected the JSON file to write")
+    gold_name, gold = load_gold(args, args.split or "test")
+    preds = load_pair(args.preds, gold_name, gold)
+    dev = None
+    if args.calibrate_on:
+        if len(args.calibrate_on) > 2:
+            raise InputError("--calibrate-on: give DEV_PREDS and DEV_GOLD (or DEV_PREDS alone with --data)")
+        if len(args.calibrate_on) == 2:
+            dev_name, dev_gold = args.calibrate_on[1], read_gold(args.calibrate_on[1], args.positive_labels or ())
+        elif args.gold:
+            raise InputError("--calibrate-on DEV_PREDS alone needs --data/--data-dir (its dev split is the gold)")
+        else:
+            dev_name, dev_gold = load_gold(args, "dev")
+        dev = (dev_gold, load_pair(args.calibrate_on[0], dev_name, dev_gold))
+    result = {"preds": args.preds, "gold": gold_name,
+              **score_predictions(gold, preds, threshold=threshold, top_k=top_k, calibrate_on=dev)}
+    text = json.dumps(result)
+    if args.json_out:
+        write_text_atomic(Path(args.json_out), text + "\n")
+    print(text)
+    return 0
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

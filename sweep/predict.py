@@ -1,0 +1,269 @@
+"""python -m sweep.predict: one method's word scores for one split (the seed's stage 2).
+
+  python -m sweep.predict --model CKPT --method soft_attention|head|lime|ig|random \\
+      [--layer L --head H --pooling received|cls] [--data wnut16 | --data-dir DIR --positive-labels ...] \\
+      --split test --output preds.tsv
+  python -m sweep.predict --config pred_soft_attention.conf model_path=CKPT
+  python -m sweep.predict --smoke-test [--method lime]
+
+Writes ``preds.tsv`` (the seed's ``word<TAB>score``, a blank line between sentences, the words exactly as
+in the data) and ``preds.parquet`` beside it (sentence, word_index, word, score), both or neither.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from sweep.common import Parser, add_data_args, cli, data_spec_from_args, provenance
+from zs_core.data import DATASETS, SPLITS, DataSpec, Sentence, load_splits
+from zs_core.errors import InputError
+from zs_core.predictions import fill_placeholders, seed_conf, write_predictions
+
+METHODS = ("soft_attention", "head", "lime", "ig", "random")
+SEED_METHODS = {"model_attention": "head"}  # the seed's name for one of the encoder's attention heads
+CHECKPOINT_METHODS = ("soft_attention", "lime", "ig")
+# argparse destination <- seed .conf key (None values in args are filled from the conf)
+CONF_KEYS = {"model": "model_path", "split": "dataset_split", "layer": "attn_layer_id", "head": "attn_head_id",
+             "seed": "seed", "batch_size": "per_device_eval_batch_size", "max_seq_length": "max_seq_length",
+             "lowercase": "lowercase"}
+SMOKE = {"train": 32, "dev": 8, "test": 8}  # --smoke-test: sentences per split; LIME samples below
+SMOKE_LIME_SAMPLES = 256
+
+
+def conf_parser(prog: str, doc: str, stage: str) -> Parser:
+    """A command line that also takes the seed's .conf of one stage: --config FILE [key=value ...]."""
+    p = Parser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of --config's keys")
+    p.add_argument("--config", help=f"a seed .conf of the {stage} stage (section [config])")
+    return p
+
+
+def parser() -> Parser:
+    p = conf_parser("python -m sweep.predict", __doc__, "prediction")
+    p.add_argument("--model", help="a sweep.run checkpoint; for head, also an encoder name or HF folder")
+    p.add_argument("--method", help=f"one of {', '.join(METHODS)} (the seed's model_attention = head)")
+    p.add_argument("--layer", type=int, help="head: the layer, from 0")
+    p.add_argument("--head", type=int, help="head: the head, from 0")
+    p.add_argument("--pooling", default="received", choices=("received", "cls"), help="head: pooling")
+    add_data_args(p)
+    p.add_argument("--split", choices=SPLITS, help="the split to score (default test)")
+    p.add_argument("--output", help="the TSV to write; the Parquet goes beside it")
+    p.add_argument("--lime-samples", type=int, default=None, help="LIME perturbations per sentence (4096)")
+    p.add_argument("--lime-batch", type=int, default=512, help="LIME perturbations per forward pass")
+    p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients steps")
+    p.add_argument("--ig-batch", type=int, default=256, help="integrated-gradients rows per forward pass")
+    p.add_argument("--seed", type=int, help="LIME and random draws (default 0)")
+    p.add_argument("--batch-size", type=int, help="sentences per batch (default: the checkpoint's, or 64)")
+    p.add_argument("--max-seq-length", type=int, help="pieces per sentence (default: the checkpoint's)")
+    p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
+                   help="lowercase words for the model (the written words keep their case)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--smoke-test", action="store_true",
+                   help="tiny-random model trained 1 epoch on 32 wnut16 sentences, 8 test sentences")
+    return p
+
+
+def _conf_int(value: str, key: str, source: str) -> int:
+    try:
+        return int(value, 10)
+    except ValueError:
+        raise InputError(f"{source}: key {key!r} expects int, got {value!r}") from None
+
+
+def read_conf(args: argparse.Namespace) -> dict[str, str] | None:
+    """--config with its key=value overrides applied (None without --config)."""
+    if not args.config:
+        if args.overrides:
+            raise InputError(f"{args.overrides[0]!r}: key=value overrides need --config")
+        return None
+    return seed_conf(args.config, args.overrides)
+
+
+def conf_dataset(args: argparse.Namespace, conf: dict[str, str], instead: str) -> None:
+    """The conf's ``dataset`` as --data, unless the command line names the data (``instead``: what to give)."""
+    if args.data or args.data_dir or getattr(args, "gold", None) or not conf.get("dataset"):
+        return
+    if conf["dataset"] not in DATASETS:
+        raise InputError(f"{args.config}: dataset {conf['dataset']!r} is not a named dataset "
+                         f"({', '.join(DATASETS)}); give {instead}")
+    args.data = conf["dataset"]
+
+
+def apply_conf(args: argparse.Namespace) -> None:
+    """Fill what the command line left open from --config (the command line wins)."""
+    conf = read_conf(args)
+    if conf is None:
+        return
+    for dest, key in CONF_KEYS.items():
+        if getattr(args, dest) is None and key in conf:
+            value = conf[key]
+            if dest in ("layer", "head", "seed", "batch_size", "max_seq_length"):
+                value = _conf_int(value, key, args.config)
+            elif dest == "lowercase":
+                value = value.lower() == "true"
+            setattr(args, dest, value)
+    if args.method is None and "method" in conf:
+        args.method = conf["method"]
+    if args.output is None and conf.get("output_file"):
+        method = args.method or conf.get("method", "")
+        args.output = fill_placeholders(conf["output_file"], {**conf, "method": method})
+    conf_dataset(args, conf, "--data-dir DIR --positive-labels ...")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Everything that can be checked before a model is loaded."""
+    args.method = SEED_METHODS.get(args.method, args.method) or "soft_attention"
+    if args.method not in METHODS:
+        raise InputError(f"--method {args.method}: expected one of {', '.join(METHODS)}")
+    args.split = args.split or "test"
+    args.seed = 0 if args.seed is None else args.seed
+    if args.seed < 0:
+        raise InputError(f"--seed {args.seed}: expected 0 or more")
+    if args.method == "head" and (args.layer is None or args.head is None):
+        raise InputError("--method head needs --layer and --head (both count from 0)")
+    if args.method != "random" and not args.model and not args.smoke_test:
+        raise InputError(f"--method {args.method} needs --model (a checkpoint folder)")
+    if not args.output:
+        raise InputError("--output: give the TSV file to write")
+    output = Path(args.output)
+    if output.is_dir():
+        raise InputError(f"{output}: is a folder, expected the TSV file to write")
+    if output.suffix == ".parquet":
+        raise InputError(f"{output}: give the .tsv name; the Parquet copy is written beside it")
+    for name in ("lime_samples", "lime_batch", "ig_steps", "ig_batch", "batch_size", "max_seq_length"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
+
+
+def load_model(args: argparse.Namespace):
+    """-> (model or encoder, tokenizer, checkpoint config or None); checks --layer/--head against it."""
+    from zs_core.checkpoint import is_checkpoint, load_checkpoint
+    from zs_core.encoders import layer_head_counts, load_encoder, load_tokenizer
+
+    if args.method in CHECKPOINT_METHODS and not is_checkpoint(args.model):
+        raise InputError(f"{args.model}: not a zs-sweep checkpoint; --method {args.method} needs a sweep.run "
+                         f"checkpoint folder")
+    if is_checkpoint(args.model):
+        model, tokenizer, cfg = load_checkpoint(args.model, attentions=args.method == "head")
+        if args.method == "soft_attention" and not cfg.model.soft_attention:
+            raise InputError(f"{args.model}: the model has no soft-attention head (soft_attention = False)")
+        net = model.encoder if args.method == "head" else model
+    else:
+        net, tokenizer, cfg = load_encoder(args.model, attentions=True), load_tokenizer(args.model), None
+    if args.method == "head":
+        layers, heads = layer_head_counts(net)
+        for flag, value, count in (("--layer", args.layer, layers), ("--head", args.head, heads)):
+            if not 0 <= value < count:
+                raise InputError(f"{flag} {value}: out of range; {args.model} has {layers} layers x {heads} "
+                                 f"heads (counting from 0)")
+    if args.method == "lime" and tokenizer.mask_token_id is None:
+        raise InputError(f"{args.model}: the tokenizer has no mask token, which LIME puts in place of words")
+    return net, tokenizer, cfg
+
+
+def _progress(args: argparse.Namespace, total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="sent", desc=args.method, file=sys.stderr, disable=args.no_progress,
+                dynamic_ncols=True,  # always sentences per second, also below 1 (tqdm would invert it)
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}]")
+
+
+def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[list[float]], dict]:
+    """The scores, and what made them (for the Parquet metadata)."""
+    import torch
+
+    from zs_core.attribution import ig_word_scores, lime_word_scores
+    from zs_core.batching import encode
+    from zs_core.config import DataConfig, EvalConfig
+    from zs_core.predictions import head_word_scores
+    from zs_core.scores import predict, random_word_scores
+
+    meta = {"method": args.method, "model": args.model, "split": args.split, "seed": args.seed}
+    if args.method == "random":
+        return random_word_scores(sentences, args.seed), meta
+    if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {args.device}: no CUDA device here")
+    net, tokenizer, cfg = load_model(args)
+    data_cfg, eval_cfg = (cfg.data, cfg.eval) if cfg is not None else (DataConfig(), EvalConfig())
+    max_len = args.max_seq_length or data_cfg.max_seq_length
+    lowercase = data_cfg.lowercase if args.lowercase is None else args.lowercase
+    batch_size = args.batch_size or eval_cfg.per_device_eval_batch_size
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    seen = [replace(s, words=tuple(w.lower() for w in s.words)) if lowercase else s for s in sentences]
+    items, truncated = encode(seen, tokenizer, max_len)
+    if truncated:
+        print(f"warning: {truncated} words cut off by max_seq_length {max_len} score 0", file=sys.stderr)
+    net.to(device)
+    meta.update(max_seq_length=max_len, lowercase=lowercase, truncated_words=truncated)
+    if args.method == "soft_attention":
+        return predict(net, items, tokenizer, batch_size, device)[1], meta
+    if args.method == "head":
+        meta.update(layer=args.layer, head=args.head, pooling=args.pooling)
+        return head_word_scores(net, items, tokenizer, args.layer, args.head, args.pooling, batch_size,
+                                device), meta
+    with _progress(args, len(items)) as bar:
+        if args.method == "lime":
+            meta.update(lime_samples=args.lime_samples, baseline="mask token")
+            return lime_word_scores(net, items, tokenizer, args.lime_samples, args.lime_batch, args.seed,
+                                    device, bar.update), meta
+        baseline = "mask token" if tokenizer.mask_token_id is not None else "pad token"
+        meta.update(ig_steps=args.ig_steps, baseline=baseline)
+        return ig_word_scores(net, items, tokenizer, args.ig_steps, min(batch_size, 8), args.ig_batch, device,
+                              bar.update), meta
+
+
+def smoke_checkpoint(folder: Path) -> Path:
+    """A tiny-random soft-attention model trained for 1 epoch on the first 32 wnut16 train sentences."""
+    from zs_core.checkpoint import save_checkpoint
+    from zs_core.config import build_config
+    from zs_core.encoders import load_tokenizer
+    from zs_core.model import build_model
+    from zs_core.train import train
+
+    cfg = build_config({"model_name": "tiny-random", "num_train_epochs": 1, "per_device_train_batch_size": 8,
+                        "learning_rate": 1e-3, "attention_evidence_size": 16, "final_hidden_layer_size": 16},
+                       "--smoke-test")
+    model, tokenizer = build_model(cfg.model, cfg.train.seed), load_tokenizer("tiny-random")
+    splits = load_splits(DataSpec(limit=SMOKE), ("train", "dev"))
+    for _ in train(cfg, model, tokenizer, splits):
+        pass
+    return save_checkpoint(folder / "smoke-checkpoint", model, tokenizer, cfg)
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    apply_conf(args)
+    with tempfile.TemporaryDirectory(prefix="zs-predict-smoke-") as tmp:
+        if args.smoke_test:
+            if args.data or args.data_dir or args.limit:
+                raise InputError("--smoke-test uses wnut16 (8 test sentences); leave out the data arguments")
+            args.model = args.model or ("tiny-random" if args.method == "random" else None)
+            args.output = args.output or str(Path(tmp) / "preds.tsv")
+            args.lime_samples = args.lime_samples or SMOKE_LIME_SAMPLES
+            if SEED_METHODS.get(args.method, args.method) == "head":
+                args.layer, args.head = args.layer or 0, args.head or 0
+        check_args(args)
+        args.lime_samples = args.lime_samples or 4096
+        spec = DataSpec(limit=SMOKE) if args.smoke_test else data_spec_from_args(args)
+        sentences = load_splits(spec, (args.split,))[args.split]
+        if args.smoke_test and args.model is None:
+            args.model = str(smoke_checkpoint(Path(tmp)))
+        scores, meta = compute(args, sentences)
+        tsv, parquet = write_predictions(args.output, sentences, scores, {**meta, **provenance()})
+        n_words = sum(len(s.words) for s in sentences)
+        where = f"{tsv} and {parquet}"
+        if tmp in str(tsv):
+            where = "a temporary folder (removed; give --output to keep them)"
+        print(f"{args.method}: {len(sentences)} sentences, {n_words} words -> {where}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Word-score files (the seed's stages 2 and 3): one attention head's scores, the seed's .conf paths,
+writing a prediction as TSV + Parquet, reading one back, checking it against gold, scoring it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from zs_core.config import build_config, read_seed_conf
+from zs_core.data import Sentence, read_tsv, write_word_scores_tsv
+from zs_core.errors import InputError
+from zs_core.metrics import calibrate_threshold, token_metrics
+
+if TYPE_CHECKING:  # torch and transformers load only where a model runs (evaluation needs neither)
+    import torch
+    from transformers import PreTrainedModel
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+    from zs_core.batching import Encoded
+
+PARQUET_META_KEY = b"zs_sweep"  # Parquet schema metadata: JSON saying how the scores were made
+PLACEHOLDERS = ("method", "experiment_name", "model_name", "dataset_name", "datetime")
+
+
+def seed_conf(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[str, str]:
+    """A seed stage's .conf with ``key=value`` overrides; every key and type checked by build_config."""
+    flat = read_seed_conf(path)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{item!r}: expected key=value")
+        flat[key.strip()] = value.strip()
+    build_config(flat, str(path), allow_seed_keys=True)
+    return flat
+
+
+def fill_placeholders(template: str, conf: dict[str, str], now: dt.datetime | None = None) -> str:
+    """The seed's ``{method}`` ``{experiment_name}`` ``{model_name}`` ``{dataset_name}`` ``{datetime}`` in a
+    path, from the conf (dataset_name = ``dataset``; datetime = ``datetime`` when given, else now)."""
+    stamp = (now or dt.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+    values = {"method": conf.get("method", ""), "experiment_name": conf.get("experiment_name", ""),
+              "model_name": conf.get("model_name", ""), "dataset_name": conf.get("dataset", ""),
+              "datetime": conf.get("datetime") or stamp}
+    for key in PLACEHOLDERS:
+        template = template.replace("{" + key + "}", values[key])
+    return template
+
+
+def head_word_scores(
+    encoder: PreTrainedModel, items: Sequence[Encoded], tokenizer: PreTrainedTokenizerBase, layer: int,
+    head: int, pooling: str = "received", batch_size: int = 64, device: torch.device | str = "cpu",
+) -> list[list[float]]:
+    """One attention head's word scores (layer and head count from 0), from the all-heads single pass."""
+    from zs_core.scores import POOLINGS, iter_head_scores
+
+    if pooling not in POOLINGS:
+        raise InputError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
+    out: list[list[float]] = [[] for _ in items]
+    for idx, words in iter_head_scores(encoder, items, tokenizer, batch_size, device, poolings=(pooling,)):
+        chosen = words[:, 0, layer, head].cpu()                                         # [B, W]
+        for row, i in enumerate(idx):
+            out[i] = chosen[row, : items[i].n_words].tolist()
+    return out
+
+
+def parquet_path(tsv_path: str | os.PathLike) -> Path:
+    """The Parquet copy beside a TSV prediction file: same name, suffix .parquet."""
+    return Path(tsv_path).with_suffix(".parquet")
+
+
+def write_predictions(tsv_path: str | os.PathLike, sentences: Sequence[Sentence],
+                      scores: Sequence[Sequence[float]], meta: dict | None = None) -> tuple[Path, Path]:
+    """The TSV (seed format) and a Parquet copy (sentence, word_index, word, score); both or neither."""
+    tsv = Path(tsv_path)
+    parquet = parquet_path(tsv)
+    if len(sentences) != len(scores) or any(len(s.words) != len(x) for s, x in zip(sentences, scores)):
+        raise ValueError("every sentence needs one score per word")
+    table = pa.table({
+        "sentence": pa.array([i for i, s in enumerate(sentences) for _ in s.words], pa.int64()),
+        "word_index": pa.array([j for s in sentences for j in range(len(s.words))], pa.int64()),
+        "word": pa.array([w for s in sentences for w in s.words], pa.string()),
+        "score": pa.array([float(x) for row in scores for x in row], pa.float64()),
+    })
+    table = table.replace_schema_metadata({PARQUET_META_KEY: json.dumps(meta or {}).encode()})
+    tsv.parent.mkdir(parents=True, exist_ok=True)
+    tmp = parquet.with_name(parquet.name + ".tmp")
+    try:
+        pq.write_table(table, tmp)
+        write_word_scores_tsv(tsv, list(sentences), [list(x) for x in scores])
+        os.replace(tmp, parquet)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return tsv, parquet
+
+
+_SCORE_WORDING = (("expected word<TAB>label", "expected word<TAB>score"), (": empty label", ": empty score"),
+                  (": label ", ": score "), (" (categorical labels need positive_labels)", ""),
+                  ("(mixed numeric and categorical labels)", "(others are numbers)"))
+
+
+def read_predictions(path: str | os.PathLike) -> list[Sentence]:
+    """A word-score TSV: ``word<TAB>score``; every score must be a finite number (else file:line)."""
+    try:
+        return read_tsv(path, labelled=True)
+    except InputError as err:  # read_tsv speaks of labels; here the last column is a score
+        message = str(err)
+        for old, new in _SCORE_WORDING:
+            message = message.replace(old, new, 1)
+        raise InputError(message) from None
+
+
+def read_gold(path: str | os.PathLike, positive_labels: Sequence[str] = ()) -> list[Sentence]:
+    """Gold word labels: categories with positive_labels, else numbers (positive when > 0)."""
+    return read_tsv(path, positive_labels=tuple(positive_labels), labelled=True)
+
+
+def word_lines(path: str | os.PathLike) -> tuple[list[list[int]], int] | None:
+    """Line number of every word, per sentence, by read_tsv's rules (blank lines, -DOCSTART-), and the
+    file's line count; None when ``path`` is no file (a named dataset). Only names where two files part."""
+    if not os.path.isfile(path):
+        return None
+    text = Path(path).read_bytes().decode("utf-8-sig", errors="replace").split("\n")
+    sentences: list[list[int]] = []
+    current: list[int] = []
+    for number, line in enumerate(text, 1):
+        if not line.strip():
+            if current:
+                sentences.append(current)
+                current = []
+        elif line.split("\t")[0].split()[:1] != ["-DOCSTART-"]:
+            current.append(number)
+    if current:
+        sentences.append(current)
+    return sentences, len(text)
+
+
+def _position(path, sentences: Sequence[Sentence], k: int, j: int) -> str:
+    """``path:line`` of word j of sentence k (or where it would be), or ``path sentence k+1, word j+1``."""
+    found = word_lines(path)
+    if found is None:
+        return f"{path} sentence {k + 1}, word {j + 1}"
+    lines, end = found
+    if k >= len(sentences):
+        return f"{path}:{end} (end of file)"
+    if j >= len(sentences[k].words):
+        return f"{path}:{lines[k][-1] + 1} (end of sentence)"
+    return f"{path}:{lines[k][j]}"
+
+
+def check_same_words(preds_path: str | os.PathLike, preds: Sequence[Sentence], gold_path: str | os.PathLike,
+                     gold: Sequence[Sentence]) -> None:
+    """InputError naming the first sentence or word where the two differ, with both line numbers."""
+    n = min(len(preds), len(gold))
+    k = next((i for i in range(n) if preds[i].words != gold[i].words), n)
+    if k == n:
+        if len(preds) == len(gold):
+            return
+        j, reason = 0, f"{len(preds)} sentences in the predictions, {len(gold)} in gold"
+    else:
+        a, b = preds[k].words, gold[k].words
+        j = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        got = [repr(w[j]) if j < len(w) else "no word" for w in (a, b)]
+        reason = f"sentence {k + 1} ({len(a)} vs {len(b)} words), word {j + 1}: {got[0]} vs {got[1]}"
+    raise InputError(f"{_position(preds_path, preds, k, j)} vs {_position(gold_path, gold, k, j)}: "
+                     f"predictions and gold differ: {reason}")
+
+
+def score_predictions(
+    gold: Sequence[Sentence], preds: Sequence[Sentence], threshold: float = 0.5, top_k: int = 0,
+    calibrate_on: tuple[Sequence[Sentence], Sequence[Sentence]] | None = None,
+) -> dict:
+    """token_metrics at ``threshold``; with ``calibrate_on=(dev gold, dev preds)`` also ``cal_*`` at the
+    threshold that maximises dev token F1 (calibrate_threshold), applied to these predictions."""
+    labels = [list(s.gold) for s in gold]
+    scores = [list(s.labels) for s in preds]
+    out = token_metrics(labels, scores, threshold=threshold, top_k=top_k)
+    if calibrate_on is not None:
+        dev_gold, dev_preds = calibrate_on
+        cal = calibrate_threshold([list(s.gold) for s in dev_gold], [list(s.labels) for s in dev_preds], top_k)
+        at = token_metrics(labels, scores, threshold=cal, top_k=top_k)
+        out.update({f"cal_{k}": at[k] for k in ("threshold", "precision", "recall", "f1", "f05")})
+    return out
