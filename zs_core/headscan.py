@@ -2,7 +2,8 @@
 
 A ``HeadAccumulator`` keeps, per (pooling, layer, head), the sum of per-sentence average precisions and a
 count, and two histograms (positive and negative words) over a fixed grid of candidate thresholds. Its
-memory is O(P * L * H * len(grid)) whatever the number of sentences.
+memory is 2 * P * L * H * (len(grid) + 1) int64 (11 MiB for minilm's 72 heads x 2 poolings), whatever the
+number of sentences; it lives in numpy on the CPU (a GPU batch's word scores are copied over once).
 
 * MAP: per sentence exactly ``sklearn.metrics.average_precision_score(gold, max(score, 0))`` (ties as
   sklearn: one step per distinct score), computed for all heads at once; mean over sentences with a
@@ -14,9 +15,19 @@ memory is O(P * L * H * len(grid)) whatever the number of sentences.
 * AUROC: from the two histograms, scores in one grid bin counted as tied (half a pair each). Pairs in
   different bins are ordered exactly, so |auroc - exact auroc| <= 0.5 * sum_b pos_b * neg_b / (P * N),
   which ``auroc()`` returns beside it (0 when no bin holds both a positive and a negative word).
+
+Batches (``length_batches``): at most ``batch_size`` sentences and at most MAX_CELLS attention cells per
+map (B * T^2), so one batch's L x H attention maps have a bounded size; every RELEASE_EVERY batches the
+freed heap is handed back to the OS (``release_freed_memory``). Peak memory then depends neither on the
+number of sentences nor much on the longest one.
+
+Methods with one score list per sentence (soft attention, the random floor) go through ``score_list_row``
+instead: exact calibration over distinct scores and sklearn's AUROC, holding one float per word.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -25,14 +36,18 @@ from sklearn.metrics import roc_auc_score
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from zs_core.batching import Encoded
+from zs_core.batching import Encoded, encode
+from zs_core.data import Sentence
 from zs_core.encoders import layer_head_counts
 from zs_core.metrics import calibrate_threshold, f_beta, token_metrics
 from zs_core.scores import POOLINGS, iter_head_scores
 
-__all__ = ["threshold_grid", "sentence_average_precision", "HeadAccumulator", "scan_split", "head_rows",
-           "score_list_row", "METRIC_KEYS"]
+__all__ = ["threshold_grid", "sentence_average_precision", "HeadAccumulator", "length_batches",
+           "encode_in_chunks", "scan_split", "scan_batch", "release_freed_memory", "head_rows", "score_list_row", "MAX_CELLS", "METRIC_KEYS"]
 
+# Attention cells per map in one batch (B * T^2): 32 sentences of 64 pieces; at 128 pieces, 8 sentences.
+MAX_CELLS = 32 * 64 * 64
+RELEASE_EVERY = 16  # batches between release_freed_memory() calls (each costs page faults on reuse)
 METRIC_KEYS = ("map", "f1", "precision", "recall", "f05", "threshold", "auroc", "n_sentences")
 
 
@@ -42,87 +57,84 @@ def threshold_grid(n_geometric: int = 4096, n_linear: int = 1025) -> np.ndarray:
     return np.unique(grid)
 
 
-def _gold_tensor(golds: Sequence[Sequence[int]], width: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(labels [B, W] float64, valid [B, W] bool): word positions past a sentence's end are not valid."""
-    y = torch.zeros(len(golds), width, dtype=torch.float64)
-    valid = torch.zeros(len(golds), width, dtype=torch.bool)
+def _gold_matrix(golds: Sequence[Sequence[int]], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labels [B, W] int64, valid [B, W] bool): word positions past a sentence's end are not valid."""
+    y = np.zeros((len(golds), width), dtype=np.int64)
+    valid = np.zeros((len(golds), width), dtype=bool)
     for row, gold in enumerate(golds):
         if len(gold) > width:
             raise ValueError(f"sentence {row}: {len(gold)} gold labels but only {width} word scores")
-        y[row, : len(gold)] = torch.tensor(gold, dtype=torch.float64)
+        y[row, : len(gold)] = gold
         valid[row, : len(gold)] = True
-    return y.to(device), valid.to(device)
+    return y, valid
 
 
-def sentence_average_precision(scores: torch.Tensor, y: torch.Tensor,
-                               valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def sentence_average_precision(scores: np.ndarray, y: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """sklearn's average precision of max(score, 0) per sentence, for every head at once.
 
     scores [B, N, W] (N heads), y [B, W] 0/1, valid [B, W]. Returns (ap [B, N] float64, has_positive [B]).
     AP = sum over positives of the precision at the last word of its tie group, / positives.
     """
     width = scores.shape[-1]
-    s = scores.to(torch.float64).clamp_min(0.0)
-    s = torch.where(valid[:, None, :], s, torch.full_like(s, -1.0))          # padding sorts last
-    order = torch.argsort(s, dim=-1, descending=True, stable=True)             # [B, N, W]
-    s_sorted = s.gather(-1, order)
-    y_sorted = y[:, None, :].expand_as(s).gather(-1, order)                    # [B, N, W]
-    rank = torch.arange(1, width + 1, dtype=torch.float64, device=s.device)
-    precision = y_sorted.cumsum(-1) / rank                                     # [B, N, W]
-    end = torch.ones_like(s_sorted, dtype=torch.bool)                          # last word of a tie group
+    s = np.where(valid[:, None, :], np.maximum(scores, 0.0), -1.0)             # padding sorts last
+    order = np.argsort(-s, axis=-1, kind="stable")                             # [B, N, W]
+    s_sorted = np.take_along_axis(s, order, -1)
+    y_sorted = np.take_along_axis(np.broadcast_to(y[:, None, :], s.shape), order, -1)
+    rank = np.arange(1, width + 1)
+    precision = np.cumsum(y_sorted, -1) / rank                                 # [B, N, W]
+    end = np.ones(s.shape, dtype=bool)                                         # last word of a tie group
     end[..., :-1] = s_sorted[..., 1:] != s_sorted[..., :-1]
-    where_end = torch.where(end, rank.long() - 1, torch.full_like(order, width))
-    group_end = where_end.flip(-1).cummin(-1).values.flip(-1)                 # [B, N, W]
+    group_end = np.minimum.accumulate(np.where(end, rank - 1, width)[..., ::-1], -1)[..., ::-1]
     n_pos = y.sum(-1)                                                          # [B]
-    ap = (y_sorted * precision.gather(-1, group_end)).sum(-1) / n_pos.clamp_min(1.0)[:, None]
+    ap = (y_sorted * np.take_along_axis(precision, group_end, -1)).sum(-1) / np.maximum(n_pos, 1)[:, None]
     return ap, n_pos > 0
 
 
 class HeadAccumulator:
-    """Streaming per-head MAP, threshold counts and AUROC for word scores [B, P, L, H, W]."""
+    """Streaming per-head MAP, threshold counts and AUROC for word scores [B, P, L, H, W] (numpy, on CPU)."""
 
-    def __init__(self, n_pool: int, n_layers: int, n_heads: int, thresholds: np.ndarray | None = None,
-                 device: torch.device | str = "cpu"):
+    def __init__(self, n_pool: int, n_layers: int, n_heads: int, thresholds: np.ndarray | None = None):
         self.shape = (n_pool, n_layers, n_heads)
         self.n = n_pool * n_layers * n_heads
         grid = threshold_grid() if thresholds is None else np.asarray(thresholds, dtype=np.float64)
         if grid.ndim != 1 or grid.size == 0 or (np.diff(grid) <= 0).any():
             raise ValueError("thresholds must be a non-empty, strictly ascending 1-d array")
         self.thresholds = grid
-        self._grid = torch.tensor(grid, dtype=torch.float64, device=device)
-        self.device = device
-        k1 = grid.size + 1                                                     # bin b: grid[b-1] <= s < grid[b]
-        self._hist = torch.zeros(self.n, k1, 2, dtype=torch.int64, device=device)   # [N, K+1, neg/pos]
-        self._ap_sum = torch.zeros(self.n, dtype=torch.float64, device=device)
+        self._bins = grid.size + 1                                             # bin b: grid[b-1] <= s < grid[b]
+        self._hist = np.zeros(self.n * self._bins * 2, dtype=np.int64)         # [N, K+1, neg/pos] flat
+        self._ap_sum = np.zeros(self.n, dtype=np.float64)
         self.n_with_positive = 0
         self.n_sentences = 0
 
-    def update(self, word_scores: torch.Tensor, golds: Sequence[Sequence[int]]) -> None:
+    def update(self, word_scores: torch.Tensor | np.ndarray, golds: Sequence[Sequence[int]]) -> None:
         """Add a batch: word_scores [B, P, L, H, W] (W >= every sentence's length), golds: B lists of 0/1."""
+        if isinstance(word_scores, torch.Tensor):
+            word_scores = word_scores.detach().cpu().numpy()
         b, p, l, h, w = word_scores.shape
         if (p, l, h) != self.shape or b != len(golds):
-            raise ValueError(f"expected [{len(golds)}, {self.shape}, W] scores, got {tuple(word_scores.shape)}")
-        s = word_scores.reshape(b, self.n, w).to(self.device, torch.float64)    # [B, N, W]
-        y, valid = _gold_tensor(golds, w, self.device)
+            raise ValueError(f"expected [{len(golds)}, {self.shape}, W] scores, got {word_scores.shape}")
+        s = word_scores.reshape(b, self.n, w).astype(np.float64)               # [B, N, W]
+        y, valid = _gold_matrix(golds, w)
         ap, has = sentence_average_precision(s, y, valid)
         self._ap_sum += ap[has].sum(0)
         self.n_with_positive += int(has.sum())
         self.n_sentences += b
-        bins = torch.bucketize(s, self._grid, right=True)                      # [B, N, W] in 0..K
-        k1 = self._hist.shape[1]
-        head = torch.arange(self.n, device=self.device)[None, :, None]
-        flat = (head * k1 + bins) * 2 + y.long()[:, None, :]                   # [B, N, W]
-        flat = flat[valid[:, None, :].expand_as(flat)]
-        self._hist += torch.bincount(flat, minlength=self.n * k1 * 2).view(self.n, k1, 2)
+        bins = np.searchsorted(self.thresholds, s, side="right")               # [B, N, W] in 0..K
+        head = np.arange(self.n)[None, :, None]
+        flat = (head * self._bins + bins) * 2 + y[:, None, :]                  # [B, N, W]
+        self._hist += np.bincount(flat[np.broadcast_to(valid[:, None, :], flat.shape)], minlength=self._hist.size)
+
+    def _histogram(self) -> np.ndarray:
+        return self._hist.reshape(self.n, self._bins, 2)
 
     def map(self) -> np.ndarray:
         """[P, L, H] mean AP over sentences with a positive word (0 when there is none)."""
-        ap = self._ap_sum.cpu().numpy() / max(self.n_with_positive, 1)
+        ap = self._ap_sum / max(self.n_with_positive, 1)
         return ap.reshape(self.shape)
 
     def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(tp, fp, fn), each [N, K]: exact counts of score >= thresholds[j] per flattened head."""
-        hist = self._hist.cpu().numpy()
+        hist = self._histogram()
         at_or_above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]                 # [N, K+1, 2]: bins >= b
         tp, fp = at_or_above[:, 1:, 1], at_or_above[:, 1:, 0]
         return tp, fp, hist[:, :, 1].sum(1, keepdims=True) - tp
@@ -152,7 +164,7 @@ class HeadAccumulator:
 
     def auroc(self) -> tuple[np.ndarray, np.ndarray]:
         """(auroc, error bound), each [P, L, H]; NaN where the split lacks positive or negative words."""
-        hist = self._hist.cpu().numpy().astype(np.float64)
+        hist = self._histogram().astype(np.float64)
         neg, pos = hist[:, :, 0], hist[:, :, 1]
         pairs = neg.sum(1) * pos.sum(1)
         above = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1] - pos                   # positives in higher bins
@@ -163,21 +175,76 @@ class HeadAccumulator:
         return auc.reshape(self.shape), bound.reshape(self.shape)
 
 
+def length_batches(items: Sequence[Encoded], batch_size: int, max_cells: int | None = MAX_CELLS) -> list[list[int]]:
+    """Indices by length, cut into batches of at most ``batch_size`` sentences and, when ``max_cells`` is
+    set, at most max_cells attention cells per map (B * T^2 for B sentences padded to T pieces): every
+    batch's L x H attention maps then have a bounded size, whatever the sentence lengths."""
+    order = sorted(range(len(items)), key=lambda i: len(items[i].input_ids))
+    out: list[list[int]] = []
+    for i in order:
+        t = len(items[i].input_ids)
+        if not out or len(out[-1]) >= batch_size or (max_cells and (len(out[-1]) + 1) * t * t > max_cells):
+            out.append([])
+        out[-1].append(i)
+    return out
+
+
+def encode_in_chunks(sentences: Sequence[Sentence], tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
+                     lowercase: bool = False, chunk: int = 1024) -> tuple[list[Encoded], int]:
+    """``batching.encode`` a chunk at a time, so the tokenizer's buffers for one call stay small."""
+    items: list[Encoded] = []
+    cut = 0
+    for start in range(0, len(sentences), chunk):
+        part, n = encode(sentences[start : start + chunk], tokenizer, max_seq_length, lowercase=lowercase)
+        items += part
+        cut += n
+    return items, cut
+
+
 def scan_split(encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[Encoded],
                golds: Sequence[Sequence[int]], batch_size: int, device: torch.device | str = "cpu",
                poolings: Sequence[str] = POOLINGS, thresholds: np.ndarray | None = None,
-               on_batch: Callable[[int], None] | None = None) -> HeadAccumulator:
+               on_batch: Callable[[int], None] | None = None, max_cells: int | None = MAX_CELLS) -> HeadAccumulator:
     """Stream one split through the encoder (one pass per batch, eager attention) into an accumulator.
 
-    ``on_batch(n)`` is called after each batch with the number of its sentences (progress reports).
+    Batches come from ``length_batches``; ``on_batch(n)`` is called after each with its sentence count.
     """
     n_layers, n_heads = layer_head_counts(encoder)
-    acc = HeadAccumulator(len(poolings), n_layers, n_heads, thresholds, device)
-    for idx, scores in iter_head_scores(encoder, items, tokenizer, batch_size, device, poolings):
-        acc.update(scores, [golds[i] for i in idx])                            # scores [B, P, L, H, W]
+    acc = HeadAccumulator(len(poolings), n_layers, n_heads, thresholds)
+    for k, batch in enumerate(length_batches(items, batch_size, max_cells), 1):
+        scan_batch(acc, encoder, tokenizer, [items[i] for i in batch], [golds[i] for i in batch], device, poolings)
+        if k % RELEASE_EVERY == 0:
+            release_freed_memory()
         if on_batch is not None:
-            on_batch(len(idx))
+            on_batch(len(batch))
     return acc
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the heap's freed pages back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Batches grow as they stream (sorted by length), so glibc rarely reuses the freed blocks of earlier,
+    smaller batches; without this the resident size creeps up batch after batch.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def scan_batch(acc: HeadAccumulator, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+               items: Sequence[Encoded], golds: Sequence[Sequence[int]], device: torch.device | str = "cpu",
+               poolings: Sequence[str] = POOLINGS) -> None:
+    """All of ``items`` as one batch: one forward pass gives every head's word scores, added to ``acc``."""
+    for idx, scores in iter_head_scores(encoder, items, tokenizer, len(items), device, poolings):
+        acc.update(scores, [golds[i] for i in idx])                            # scores [B, P, L, H, W]
 
 
 def head_rows(dev: HeadAccumulator, split: HeadAccumulator, poolings: Sequence[str]) -> list[dict]:

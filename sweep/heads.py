@@ -1,0 +1,275 @@
+"""python -m sweep.heads --model PATH [PATH ...]: every layer x head of every model, one Ray Tune trial each.
+
+PATH: a sweep.run checkpoint, a sweep output folder (its kept checkpoints), a Hugging Face encoder folder or
+a built-in name. Writes OUTPUT/heads.parquet and OUTPUT/heads.png and prints the top 10. Everything is
+checked before Ray starts: bad input is one line and exit code 2, with nothing written.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from sweep.common import (Parser, add_data_args, check_output_dir, cli, data_spec_from_args, provenance,
+                          start_ray, trial_resources)
+from sweep.heatmap import plot_heads
+from sweep.leaderboard import top_table, write_parquet
+from sweep.trial import device, use_trial_threads
+from zs_core.batching import encode
+from zs_core.checkpoint import CONFIG_FILE, is_checkpoint, load_checkpoint
+from zs_core.config import DataConfig
+from zs_core.data import DataSpec, Sentence, load_splits
+from zs_core.encoders import BUILTIN, load_encoder, load_tokenizer
+from zs_core.errors import InputError
+from zs_core.headscan import METRIC_KEYS, encode_in_chunks, head_rows, scan_split, score_list_row
+from zs_core.scores import POOLINGS, iter_head_scores, predict, random_word_scores
+
+ROWS_FILE = "rows.parquet"
+COLUMNS = ("model", "split", "layer", "head", "pooling") + METRIC_KEYS
+SMOKE_SENTENCES = 32
+PROGRESS_SECONDS = 10.0
+
+
+def parse_args(argv: list[str] | None):
+    p = Parser(prog="sweep.heads", description=__doc__.splitlines()[0])
+    p.add_argument("--model", nargs="+", default=None, help="checkpoints, sweep folders, encoder folders or names")
+    add_data_args(p)
+    p.add_argument("--split", default="test", help="the split to report (thresholds come from dev)")
+    p.add_argument("--pooling", default=",".join(POOLINGS), help="comma-separated: received, cls")
+    p.add_argument("--output", default="runs/heads", help="folder for heads.parquet, heads.png and Tune's files")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--smoke-test", action="store_true", help=f"tiny-random, {SMOKE_SENTENCES} sentences per split")
+    p.add_argument("--address", default=None, help="join a running Ray cluster (ray start --head)")
+    p.add_argument("--dashboard-host", default="127.0.0.1", help="interface the Ray dashboard binds to")
+    p.add_argument("--storage", default=None, help="Tune's result folder or URI (default OUTPUT/tune); on several "
+                   "machines it must be shared (NFS, s3://, gs://): trials hand their rows back through it")
+    return p.parse_args(argv)
+
+
+def parse_poolings(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [x for x in names if x not in POOLINGS]
+    if bad or not names:
+        raise InputError(f"--pooling {text!r}: unknown pooling {(bad or [''])[0]!r}; "
+                         f"expected any of {', '.join(POOLINGS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def kept_checkpoints(folder: Path) -> list[Path]:
+    """A sweep folder's kept checkpoints: leaderboard.parquet's ``checkpoint`` column, else any below it."""
+    found: list[Path] = []
+    board = folder / "leaderboard.parquet"
+    if board.is_file():
+        column = pd.read_parquet(board, columns=["checkpoint"])["checkpoint"].dropna()
+        for value in column:
+            path = Path(str(value))
+            found.extend(p for p in (path, folder / path) if is_checkpoint(p))
+    if not found:
+        found = sorted(p.parent for p in folder.rglob(CONFIG_FILE) if is_checkpoint(p.parent))
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def resolve_models(names: list[str]) -> dict[str, str]:
+    """{absolute path or built-in name: the name shown in the table}, in the order given."""
+    out: dict[str, str] = {}
+    for name in names:
+        path = Path(name).expanduser()
+        if name in BUILTIN:
+            out.setdefault(name, name)
+        elif is_checkpoint(path) or (path / "config.json").is_file():
+            out.setdefault(str(path.resolve()), name)
+        elif path.is_dir() and (kept := kept_checkpoints(path)):
+            for ckpt in kept:
+                out.setdefault(str(ckpt), str(ckpt))
+        else:
+            raise InputError(f"{name}: not a model: expected a sweep.run checkpoint, a sweep output folder with "
+                             f"kept checkpoints, a Hugging Face model folder or one of {', '.join(BUILTIN)}")
+    return out
+
+
+def load_scan_model(path: str):
+    """-> (eager-attention encoder, tokenizer, classifier or None, RunConfig or None)."""
+    try:
+        if is_checkpoint(path):
+            model, tokenizer, cfg = load_checkpoint(path, attentions=True)
+            return model.encoder, tokenizer, model, cfg
+        return load_encoder(path, attentions=True), load_tokenizer(path), None, None
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise InputError(f"{path}: cannot be loaded ({str(err).strip().splitlines()[0]})") from None
+
+
+def probe(path: str, name: str, poolings: tuple[str, ...]) -> None:
+    """Load the model and score one short sentence: it must return attention maps."""
+    encoder, tokenizer, _, _ = load_scan_model(path)
+    items, _ = encode([Sentence(("probe", "sentence"), (0.0, 1.0))], tokenizer, 16)
+    try:
+        next(iter_head_scores(encoder, items, tokenizer, 1, "cpu", poolings))
+    except (ValueError, TypeError, RuntimeError, AttributeError) as err:
+        raise InputError(f"{name}: {type(encoder).__name__} gives no attention outputs, so it has no heads to "
+                         f"scan ({str(err).strip().splitlines()[0]})") from None
+
+
+def load_data(spec: DataSpec, split: str) -> dict[str, list[Sentence]]:
+    """dev (for thresholds) and the reported split, both labelled and each with a positive token."""
+    if split not in ("train", "dev", "test"):
+        raise InputError(f"--split {split!r}: no such split; expected one of train, dev, test")
+    data = load_splits(spec, ("dev", split) if split != "dev" else ("dev",))
+    where = spec.dir or spec.dataset
+    for name, sentences in data.items():
+        if any(s.labels is None for s in sentences):
+            raise InputError(f"{where}: the {name} split has no labels, so its heads cannot be scored")
+    if not any(any(s.gold) for s in data["dev"]):
+        raise InputError(f"{where}: the dev split has no positive token: no threshold can be calibrated")
+    if not any(any(s.gold) for s in data[split]):
+        raise InputError(f"{where}: the {split} split has no positive token: nothing to score")
+    return data
+
+
+def model_rows(path: str, name: str, data: dict[str, list[Sentence]], split: str, poolings: tuple[str, ...],
+               batch_size: int, device_name: str = "cpu",
+               progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
+    """All rows of one model: every head, its soft-attention head (if any) and the random baseline."""
+    encoder, tokenizer, model, cfg = load_scan_model(path)
+    (model or encoder).to(device_name)
+    max_len = cfg.data.max_seq_length if cfg else DataConfig().max_seq_length
+    lowercase = bool(cfg and cfg.data.lowercase)
+    golds = {k: [list(s.gold) for s in v] for k, v in data.items()}
+    accumulators, items = {}, {}
+    for part in dict.fromkeys(("dev", split)):
+        items[part], cut = encode_in_chunks(data[part], tokenizer, max_len, lowercase)
+        if cut:
+            print(f"warning: {name}: {cut} words of {part} cut off by max_seq_length={max_len} score 0")
+        step = None if progress is None else _counter(progress, part, len(items[part]))
+        accumulators[part] = scan_split(encoder, tokenizer, items[part], golds[part], batch_size, device_name,
+                                        poolings, on_batch=step)
+    rows = head_rows(accumulators["dev"], accumulators[split], poolings)
+    if model is not None and cfg.model.soft_attention:
+        dev_words = predict(model, items["dev"], tokenizer, batch_size, device_name)[1]
+        words = predict(model, items[split], tokenizer, batch_size, device_name)[1]
+        rows.append(score_list_row("soft_attention", golds["dev"], dev_words, golds[split], words))
+        rows.append(score_list_row("soft_attention_fixed", golds["dev"], dev_words, golds[split], words, 0.5))
+    rows.append(score_list_row("random", golds["dev"], random_word_scores(data["dev"]), golds[split],
+                               random_word_scores(data[split])))
+    return [{"model": name, "split": split, **row} for row in rows]
+
+
+def _counter(progress: Callable[[str, int, int], None], part: str, total: int) -> Callable[[int], None]:
+    """on_batch(n) -> progress(part, sentences done so far, total)."""
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(part, done, total)
+
+    return step
+
+
+def heads_trial(config: dict, data: dict, split: str, poolings: tuple[str, ...], batch_size: int,
+                names: dict[str, str]) -> None:
+    """The Tune trainable: one model's rows, handed back as a checkpoint holding rows.parquet."""
+    from ray import tune
+
+    use_trial_threads()
+    last = [0.0]
+
+    def progress(part: str, done: int, total: int) -> None:
+        if time.monotonic() - last[0] >= PROGRESS_SECONDS or done == total:
+            last[0] = time.monotonic()
+            tune.report({"scanning": part, "sentences": done, "of": total})
+
+    rows = model_rows(config["model"], names[config["model"]], data, split, poolings, batch_size, device(),
+                      progress)
+    frame = pd.DataFrame(rows)
+    heads = frame[frame["layer"].notna()]
+    with tempfile.TemporaryDirectory() as tmp:
+        write_parquet(frame, Path(tmp) / ROWS_FILE)
+        tune.report({"scanning": "done", "heads": len(heads), "best_map": float(heads["map"].max())},
+                    checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...], output: Path):
+    """One trial per model on Ray Tune; -> (rows of the finished models, [error lines])."""
+    from ray import tune
+
+    url = start_ray(args.address, args.dashboard_host)
+    print(f"Ray dashboard: {url or '(not available)'}")
+    resources, notice = trial_resources()
+    if notice:
+        print(notice)
+    trainable = tune.with_parameters(heads_trial, data=data, split=args.split, poolings=poolings,
+                                     batch_size=args.batch_size, names=names)
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, resources),
+        param_space={"model": tune.grid_search(list(names))},
+        run_config=tune.RunConfig(name="heads", storage_path=args.storage or str((output / "tune").resolve())),
+    )
+    frames, errors = {}, []
+    for result in tuner.fit():
+        path = result.config["model"]
+        if result.error is not None or result.checkpoint is None:
+            errors.append(f"error: {names[path]}: {str(result.error or 'no result').strip().splitlines()[-1]}")
+            continue
+        with result.checkpoint.as_directory() as folder:
+            frames[path] = pd.read_parquet(Path(folder) / ROWS_FILE)
+    return [frames[p] for p in names if p in frames], errors
+
+
+def finish(frames: list[pd.DataFrame], output: Path) -> pd.DataFrame:
+    """heads.parquet (atomic), heads.png, and the top 10 printed."""
+    frame = pd.concat(frames, ignore_index=True)
+    for column in ("layer", "head"):
+        frame[column] = frame[column].astype("Int64")
+    frame = frame[list(COLUMNS)]
+    for key, value in provenance().items():
+        frame[key] = value
+    output.mkdir(parents=True, exist_ok=True)
+    write_parquet(frame, output / "heads.parquet")
+    plot_heads(frame, output / "heads.png")
+    shown = ["model", "pooling", "layer", "head", "map", "f1", "precision", "recall", "threshold", "auroc"]
+    print("\nTop 10 heads by MAP:")
+    print(top_table(frame[frame["layer"].notna()], "map", "max", shown))
+    print("\nSoft attention and random baseline:")
+    print(top_table(frame[frame["layer"].isna()], "map", "max", shown, n=len(frame)))
+    print(f"\nwrote {output / 'heads.parquet'} and {output / 'heads.png'}")
+    return frame
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    poolings = parse_poolings(args.pooling)
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size {args.batch_size}: expected a positive integer")
+    if args.smoke_test:
+        args.model = args.model or ["tiny-random"]
+        args.limit = args.limit or SMOKE_SENTENCES
+    if not args.model:
+        raise InputError("sweep.heads: --model is required (or --smoke-test)")
+    spec = data_spec_from_args(args)
+    output = check_output_dir(args.output)
+    data = load_data(spec, args.split)
+    names = resolve_models(args.model)
+    for path, name in names.items():
+        probe(path, name, poolings)
+    import ray
+
+    try:
+        frames, errors = run_trials(names, data, args, poolings, output)
+    finally:
+        ray.shutdown()
+    for line in errors:
+        print(line, file=sys.stderr)
+    if frames:
+        finish(frames, output)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    from sweep.heads import main as _main  # the trainable pickles by reference to sweep.heads, not __main__
+
+    sys.exit(_main())
