@@ -17,8 +17,8 @@ number of sentences; it lives in numpy on the CPU (a GPU batch's word scores are
   which ``auroc()`` returns beside it (0 when no bin holds both a positive and a negative word).
 
 Batches (``length_batches``): at most ``batch_size`` sentences and at most MAX_CELLS attention cells per
-map (B * T^2), so one batch's L x H attention maps have a bounded size; every RELEASE_EVERY batches the
-freed heap is handed back to the OS (``release_freed_memory``). Peak memory then depends neither on the
+map (B * T^2), so one batch's L x H attention maps have a bounded size; each time batches have grown
+RELEASE_GROWTH times longer the freed heap is handed back to the OS (``release_freed_memory``). Peak memory then depends neither on the
 number of sentences nor much on the longest one.
 
 Methods with one score list per sentence (soft attention, the random floor) go through ``score_list_row``
@@ -47,7 +47,7 @@ __all__ = ["threshold_grid", "sentence_average_precision", "HeadAccumulator", "l
 
 # Attention cells per map in one batch (B * T^2): 32 sentences of 64 pieces; at 128 pieces, 8 sentences.
 MAX_CELLS = 32 * 64 * 64
-RELEASE_EVERY = 16  # batches between release_freed_memory() calls (each costs page faults on reuse)
+RELEASE_GROWTH = 1.05  # release freed memory when batches got this much longer (each release costs page faults)
 METRIC_KEYS = ("map", "f1", "precision", "recall", "f05", "threshold", "auroc", "n_sentences")
 
 
@@ -211,10 +211,13 @@ def scan_split(encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ite
     """
     n_layers, n_heads = layer_head_counts(encoder)
     acc = HeadAccumulator(len(poolings), n_layers, n_heads, thresholds)
-    for k, batch in enumerate(length_batches(items, batch_size, max_cells), 1):
+    released_at = 0  # padded length of the batch after which freed memory was last released
+    for batch in length_batches(items, batch_size, max_cells):
         scan_batch(acc, encoder, tokenizer, [items[i] for i in batch], [golds[i] for i in batch], device, poolings)
-        if k % RELEASE_EVERY == 0:
+        length = max(len(items[i].input_ids) for i in batch)
+        if length > RELEASE_GROWTH * released_at:
             release_freed_memory()
+            released_at = length
         if on_batch is not None:
             on_batch(len(batch))
     return acc
