@@ -8,7 +8,7 @@ from zs_core.config import (KEYS, DataConfig, EvalConfig, ModelConfig, RunConfig
                             read_seed_conf)
 from zs_core.errors import InputError
 
-SEED_CONFIGS = Path("/work/shared/seed_configs")
+SEED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "seed_configs"
 SEED_FILES = sorted(SEED_CONFIGS.glob("*.conf")) if SEED_CONFIGS.is_dir() else []
 
 

@@ -68,7 +68,7 @@ def test_the_resolved_sweep_reloads_to_the_same_sweep(tmp_path):
 
 
 def test_a_seed_conf_is_one_fixed_configuration_with_its_seed():
-    conf = Path("/work/shared/seed_configs/train_soft_attention.conf")
+    conf = Path(__file__).resolve().parents[2] / "shared" / "seed_configs" / "train_soft_attention.conf"
     if not conf.is_file():
         pytest.skip("no seed configs beside the checkout")
     sweep = load_sweep(conf)
