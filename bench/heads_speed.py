@@ -164,6 +164,10 @@ def main() -> int:
     plain, scan, per_head, picks, n_heads = speed(items, golds, tokenizer, args.batch_size, args.sample_heads,
                                                   args.repeat)
     seed = per_head.mean() * n_heads
+    eager = load_encoder("minilm", attentions=True)
+    start = time.perf_counter()
+    scan_split(eager, tokenizer, items, golds, args.batch_size, "cpu", POOLINGS)
+    whole = time.perf_counter() - start
     lines = [
         SECTION, "",
         f"`python bench/heads_speed.py --batch-size {args.batch_size} --sample-heads {args.sample_heads} "
@@ -180,6 +184,8 @@ def main() -> int:
         f"| (a) plain inference pass (sdpa, no attention maps) | {plain:.1f} | 1.00 | |",
         f"| (b) full scan: {n_heads} heads x {len(POOLINGS)} poolings, one eager pass per batch, accumulated | "
         f"{scan:.1f} | (b)/(a) = {scan / plain:.2f} | <= 1.5 (DESIGN: 1.25) |",
+        f"| (b) again as one `scan_split` call, as sweep.heads runs it (not interleaved: exposed to other load) | "
+        f"{whole:.1f} | (b)/(a) = {whole / plain:.2f} | |",
         f"| (c) seed's way: a pass per head; heads {picks} timed ({', '.join(f'{x:.1f}' for x in per_head)} s), "
         f"mean x {n_heads} | {seed:.1f} | (c)/(b) = {seed / scan:.1f} | >= 30 |", "",
         "| scan of FCE train, fresh process (`--memory-run N`) | peak RSS, VmHWM (MiB) | seconds |", "| --- | ---: | ---: |",
