@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from zs_core.data import DataSpec
+from zs_core.data import SPLITS, DataSpec
 from zs_core.errors import InputError
 
 EXIT_BAD_INPUT = 2
@@ -55,6 +55,8 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--data-dir", default=None, help="a folder with train.tsv, dev.tsv, test.tsv")
     group.add_argument("--positive-labels", nargs="+", default=None, help="labels that count as positive")
     group.add_argument("--limit", type=int, default=None, help="first N sentences of every split")
+    group.add_argument("--sample", type=int, default=None,
+                       help="a fixed random N sentences of every split (the same in every command), in file order")
 
 
 def data_spec_from_args(args: argparse.Namespace) -> DataSpec:
@@ -64,10 +66,15 @@ def data_spec_from_args(args: argparse.Namespace) -> DataSpec:
         raise InputError("--data-dir needs --positive-labels")
     if args.positive_labels and not args.data_dir:
         raise InputError("--positive-labels goes with --data-dir")
-    limit = None if args.limit is None else {s: args.limit for s in ("train", "dev", "test")}
+    for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} {value}: expected a positive integer")
+    limit, sample = ({s: n for s in SPLITS} if n is not None else None
+                     for n in (args.limit, args.sample))
     if args.data_dir:
-        return DataSpec(dataset=None, dir=args.data_dir, positive_labels=tuple(args.positive_labels), limit=limit)
-    return DataSpec(dataset=args.data or "wnut16", limit=limit)
+        return DataSpec(dataset=None, dir=args.data_dir, positive_labels=tuple(args.positive_labels), limit=limit,
+                        sample=sample)
+    return DataSpec(dataset=args.data or "wnut16", limit=limit, sample=sample)
 
 
 def check_output_dir(path: str | Path) -> Path:

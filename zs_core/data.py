@@ -22,7 +22,8 @@ DATASETS = ("wnut16",)
 # wnut16: 2,394 tweets shuffled by default_rng(16), then 80/10/10 (floored); tests pin these sizes.
 WNUT16_SEED = 16
 WNUT16_SIZES = {"train": 1915, "dev": 239, "test": 240}
-_SPEC_KEYS = ("dataset", "dir", "limit", "lowercase", "positive_labels")
+_SPEC_KEYS = ("dataset", "dir", "limit", "lowercase", "positive_labels", "sample")
+SAMPLE_SEED = 0  # data.sample draws with default_rng(SAMPLE_SEED): the same sentences in every command
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class DataSpec:
     positive_labels: tuple[str, ...] = ()  # with dir: the positive categories; () = numeric labels
     limit: dict[str, int] | None = None  # first N sentences per split: {"train": N, "dev": N, "test": N}
     lowercase: bool = False  # lowercase every word
+    sample: dict[str, int] | None = None  # a fixed random N sentences per split (after limit), in file order
 
 
 @dataclass
@@ -224,11 +226,35 @@ def load_splits(spec: DataSpec, splits: tuple[str, ...] | list[str] = SPLITS) ->
         raise InputError("data: give data.dataset or data.dir")
     else:
         raise InputError(f"data.dataset: unknown dataset {spec.dataset!r}; known: {', '.join(DATASETS)}")
-    out = {s: data[s][: (spec.limit or {}).get(s, len(data[s]))] for s in splits}
+    out = {s: sample(data[s][: (spec.limit or {}).get(s, len(data[s]))], (spec.sample or {}).get(s))
+           for s in splits}
     if "train" in out and out["train"][:1] and not any(s.label for s in out["train"]):
         raise InputError(f"data.limit.train: no positive sentence among the first "
                          f"{len(out['train'])} train sentences")
     return out
+
+
+def sample(sentences: list[Sentence], n: int | None) -> list[Sentence]:
+    """``n`` sentences drawn without replacement by default_rng(SAMPLE_SEED), kept in their order (all if None)."""
+    if n is None or n >= len(sentences):
+        return list(sentences)
+    keep = np.sort(np.random.default_rng(SAMPLE_SEED).choice(len(sentences), size=n, replace=False))
+    return [sentences[i] for i in keep]
+
+
+def _split_counts(d: dict, key: str, source: str) -> dict[str, int] | None:
+    """data.limit / data.sample: {split: positive int}, checked."""
+    counts = d.get(key)
+    if counts is None:
+        return None
+    if not isinstance(counts, dict):
+        raise InputError(f"{source}: data.{key}: expected {{train: N, dev: N, test: N}}, got {counts!r}")
+    for split, n in counts.items():
+        if split not in SPLITS:
+            raise InputError(f"{source}: data.{key}.{split}: unknown split; allowed: {', '.join(SPLITS)}")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InputError(f"{source}: data.{key}.{split}: expected a positive integer, got {n!r}")
+    return dict(counts)
 
 
 def _strs(value: object, where: str) -> tuple[str, ...]:
@@ -261,21 +287,12 @@ def data_spec_from_dict(d: dict, source: str) -> DataSpec:
     if positive and dir_ is None:
         raise InputError(f"{source}: data.positive_labels: only used with data.dir "
                          f"({dataset} has fixed labels)")
-    limit = d.get("limit")
-    if limit is not None:
-        if not isinstance(limit, dict):
-            raise InputError(f"{source}: data.limit: expected {{train: N, dev: N, test: N}}, got {limit!r}")
-        for split, n in limit.items():
-            if split not in SPLITS:
-                raise InputError(f"{source}: data.limit.{split}: unknown split; allowed: {', '.join(SPLITS)}")
-            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                raise InputError(f"{source}: data.limit.{split}: expected a positive integer, got {n!r}")
-        limit = dict(limit)
     lowercase = d.get("lowercase", False)
     if not isinstance(lowercase, bool):
         raise InputError(f"{source}: data.lowercase: expected true or false, got {lowercase!r}")
     return DataSpec(dataset=dataset, dir=None if dir_ is None else str(dir_), positive_labels=positive,
-                    limit=limit, lowercase=lowercase)
+                    limit=_split_counts(d, "limit", source), lowercase=lowercase,
+                    sample=_split_counts(d, "sample", source))
 
 
 def write_word_scores_tsv(path: str | os.PathLike, sentences: list[Sentence],

@@ -1,0 +1,126 @@
+"""bench/quality.py's tables: one per task, rows = methods, token metrics on test, mean ± std over seeds."""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # sweep.common for the provenance
+from sweep.common import provenance  # noqa: E402
+
+COLUMNS = ("sent_f1", "precision", "recall", "f1", "f05", "map")
+HEADER = "| method | n test sentences | sent F1 | tok P | tok R | tok F1 | tok F0.5 | MAP | paper tok F1 |"
+# Bujel, Yannakoudakis & Rei (2021), FCE, roberta-base: token F1 per method; sentence F1 85.62
+PAPER = {"fce": {"random": 23.19, "lime": 24.60, "soft_attention@0.5": 33.31}}
+PAPER_SENT_F1 = {"fce": 85.62}
+
+
+def _cell(values) -> str:
+    values = [float(v) for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{100 * values[0]:.2f}"
+    return f"{100 * np.mean(values):.2f} ± {100 * np.std(values, ddof=1):.2f}"
+
+
+def _evaluated(home: Path, name: str) -> dict | None:
+    path = home / "preds" / name / "metrics.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _calibrated(m: dict) -> dict:
+    """sweep.evaluate's numbers at the dev-calibrated threshold (MAP needs none)."""
+    return {k: m[f"cal_{k}"] for k in ("precision", "recall", "f1", "f05")} | {"map": m["map"]}
+
+
+def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
+    """[{method, threshold, n, values: {column: [per seed]}}] for whatever stages have finished."""
+    rows = []
+    heads = home / "heads_test" / "heads.parquet"
+    if heads.is_file():  # sweep.heads' random row: whole test set, fixed seed, threshold calibrated on dev
+        frame = pd.read_parquet(heads)
+        random = frame[frame["pooling"] == "random"].head(1)
+        if len(random):
+            rows.append({"method": "random", "key": "random", "threshold": "dev-cal",
+                         "values": {c: [float(random[c].iloc[0])] for c in COLUMNS if c != "sent_f1"}})
+    final = home / "final" / "leaderboard.parquet"
+    best_sent = None
+    if final.is_file():
+        board = pd.read_parquet(final)
+        seeds_board = board[(board["method"] != "random") & board["test/tok_f1"].notna()]
+        chosen = seeds_board.sort_values("dev/sent_f1", ascending=False).head(1)
+        best_sent = [float(chosen["test/sent_f1"].iloc[0])] if len(chosen) else None
+        for label, prefix, key in (("soft attention", "test/tok_", "soft_attention@0.5"),
+                                   ("soft attention", "test/tok_cal_", "soft_attention@cal")):
+            values = {c: list(seeds_board[f"{prefix}{c}"]) for c in ("precision", "recall", "f1", "f05")}
+            values["map"] = list(seeds_board["test/tok_map"])
+            values["sent_f1"] = list(seeds_board["test/sent_f1"])
+            rows.append({"method": label, "key": key, "threshold": "0.5" if key.endswith("0.5") else "dev-cal",
+                         "values": values, "seeds": len(seeds_board)})
+    untrained = preset["model"]
+    for model, label in (("trained", "best head, fine-tuned"), (untrained, f"best head, untrained {untrained}")):
+        head = best_head(home, model, untrained)
+        if head is not None:
+            values = {c: [head[c]] for c in COLUMNS if c != "sent_f1"}
+            if model == "trained" and best_sent:
+                values["sent_f1"] = best_sent
+            rows.append({"method": f"{label} (L{head['layer']} H{head['head']} {head['pooling']})",
+                         "key": f"head_{model}", "threshold": "dev-cal", "values": values})
+    for name, label in (("lime", "LIME"), ("soft_attention_sample", "soft attention"),
+                        ("random_sample", "random")):
+        m = _evaluated(home, name)
+        if m is not None:
+            values = {c: [v] for c, v in _calibrated(m).items()}
+            if name == "lime" and best_sent:
+                values["sent_f1"] = best_sent
+            rows.append({"method": f"{label}, LIME's sample", "key": name, "threshold": "dev-cal",
+                         "values": values, "n": preset["lime_sample"]})
+    return rows
+
+
+def best_head(home: Path, model: str, untrained: str) -> dict | None:
+    """The test row of the head with the best dev MAP; ``model``: the untrained encoder's name or "trained"."""
+    dev_file, test_file = home / "heads_dev" / "heads.parquet", home / "heads_test" / "heads.parquet"
+    if not (dev_file.is_file() and test_file.is_file()):
+        return None
+    dev, test = pd.read_parquet(dev_file), pd.read_parquet(test_file)
+    pick = (lambda f: f["model"] == untrained) if model == untrained else (lambda f: f["model"] != untrained)
+    dev = dev[pick(dev) & dev["layer"].notna()]
+    if dev.empty:
+        return None
+    top = dev.sort_values("map", ascending=False).iloc[0]
+    test = test[pick(test) & (test["layer"] == top["layer"]) & (test["head"] == top["head"])
+                & (test["pooling"] == top["pooling"])]
+    return {**test.iloc[0].to_dict(), "layer": int(top["layer"]), "head": int(top["head"])}
+
+
+def task_table(task: str, home: Path, preset: dict) -> str:
+    lines = [f"### {task}", "", HEADER, "|" + "---|" * 9]
+    for row in method_rows(task, home, preset):
+        paper = PAPER.get(task, {}).get(row["key"])
+        n = row.get("n") or ""
+        seeds = f" ({row['seeds']} seeds)" if row.get("seeds", 0) > 1 else ""
+        cells = [_cell(row["values"].get(c, [])) for c in COLUMNS]
+        lines.append(f"| {row['method']} @{row['threshold']}{seeds} | {n or 'all'} | " + " | ".join(cells)
+                     + f" | {'' if paper is None else f'{paper:.2f}'} |")
+    if task in PAPER_SENT_F1:
+        lines += ["", f"Paper (roberta-base): sentence F1 {PAPER_SENT_F1[task]:.2f}."]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(out: Path, tasks: list[str], preset: dict) -> None:
+    stamp = provenance()
+    versions = ", ".join(f"{k.removeprefix('version_')} {v}" for k, v in stamp.items() if k.startswith("version_"))
+    head = [f"Made by `python bench/quality.py` on {stamp['created_at'][:10]}, git {stamp['git_sha'][:10]}, "
+            f"{platform.machine()} {platform.system()}, {versions}.", "",
+            f"Preset: `{json.dumps(preset)}`", ""]
+    tables = [(out / t / "table.md").read_text(encoding="utf-8") for t in tasks if (out / t / "table.md").is_file()]
+    (out / "tables.md").write_text("\n".join(head + tables), encoding="utf-8")
+    rows = {t: method_rows(t, out / t, preset) for t in tasks if (out / t).is_dir()}
+    (out / "quality.json").write_text(json.dumps({"provenance": stamp, "preset": preset, "rows": rows},
+                                                 indent=1, default=float), encoding="utf-8")
