@@ -1,9 +1,10 @@
 """zs_core.data: the TSV format, its errors, the wnut16 split, data folders and prediction files."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from zs_core.data import (WNUT16_SIZES, DataSpec, Sentence, data_spec_from_dict, load_splits, read_tsv,
+from zs_core.data import (SAMPLE_SEED, WNUT16_SIZES, DataSpec, Sentence, data_spec_from_dict, load_splits, read_tsv,
                           write_word_scores_tsv)
 from zs_core.errors import InputError
 
@@ -189,6 +190,21 @@ def test_wnut16_limit_lowercase_and_unknown_dataset():
         load_splits(DataSpec(), splits=("validation",))
 
 
+def test_sample_is_fixed_random_and_in_file_order():
+    full = load_splits(DataSpec())
+    data = load_splits(DataSpec(sample={"test": 20}), splits=("dev", "test"))
+    assert len(data["dev"]) == 239 and len(data["test"]) == 20  # only the split named is sampled
+    picked = [full["test"].index(s) for s in data["test"]]
+    assert picked == sorted(picked) and picked != list(range(20))  # file order kept, not the first 20
+    again = load_splits(DataSpec(sample={"test": 20}), splits=("test",))["test"]
+    assert again == data["test"]  # same sentences in every command
+    expected = sorted(np.random.default_rng(SAMPLE_SEED).choice(240, size=20, replace=False))
+    assert picked == [int(i) for i in expected]
+    limited = load_splits(DataSpec(limit={"test": 30}, sample={"test": 10}), splits=("test",))["test"]
+    assert len(limited) == 10 and all(s in full["test"][:30] for s in limited)  # sampled after the limit
+    assert load_splits(DataSpec(sample={"test": 500}), splits=("test",))["test"] == full["test"]
+
+
 # --- config -------------------------------------------------------------------------------------
 
 def test_data_spec_from_dict():
@@ -199,10 +215,12 @@ def test_data_spec_from_dict():
     assert spec == DataSpec(dataset=None, dir="d", positive_labels=("pos", "4"), lowercase=True)
     assert data_spec_from_dict({"dir": "d", "positive_labels": "i"}, "c").positive_labels == ("i",)
     assert data_spec_from_dict({"dataset": None, "dir": "d"}, "c").dir == "d"
+    assert data_spec_from_dict({"sample": {"test": 4}}, "c").sample == {"test": 4}
 
 
 @pytest.mark.parametrize("d, start", [
-    ({"dirr": "x"}, "c.yaml: data.dirr: unknown key; allowed: dataset, dir, limit, lowercase, positive_labels"),
+    ({"dirr": "x"}, "c.yaml: data.dirr: unknown key; allowed: dataset, dir, limit, lowercase, positive_labels, "
+                      "sample"),
     ({"dataset": "wnut16", "dir": "x"}, "c.yaml: data: give data.dataset or data.dir, not both"),
     ({"dataset": None}, "c.yaml: data: give data.dataset or data.dir"),
     ({"dataset": "conll"}, "c.yaml: data.dataset: unknown dataset 'conll'"),
@@ -211,6 +229,8 @@ def test_data_spec_from_dict():
     ({"limit": {"valid": 3}}, "c.yaml: data.limit.valid: unknown split"),
     ({"limit": {"train": 0}}, "c.yaml: data.limit.train: expected a positive integer"),
     ({"limit": 5}, "c.yaml: data.limit: expected"),
+    ({"sample": {"test": -1}}, "c.yaml: data.sample.test: expected a positive integer"),
+    ({"sample": [3]}, "c.yaml: data.sample: expected {train: N, dev: N, test: N}"),
     ({"lowercase": "yes"}, "c.yaml: data.lowercase: expected true or false"),
     ({"dir": 3}, "c.yaml: data.dir: expected a folder path"),
     (["wnut16"], "c.yaml: data: expected a mapping"),

@@ -154,6 +154,26 @@ def test_predict_evaluate_round_trip(task, tmp_path, capsys, method):
         assert m["map"] > 0.9  # the marker task is easy
 
 
+def test_predict_evaluate_on_a_sample(tmp_path, capsys):
+    """--sample N: the same fixed random N sentences in sweep.predict and sweep.evaluate (dev for calibration)."""
+    from zs_core.data import DataSpec, load_splits
+
+    for split in ("dev", "test"):
+        argv = ["--method", "random", "--seed", "3", "--sample", "7", "--split", split,
+                "--output", tmp_path / f"{split}.tsv"]
+        assert predict.main([str(a) for a in argv]) == 0
+    expected = load_splits(DataSpec(sample={"test": 7}), ("test",))["test"]
+    assert [p.words for p in read_tsv(tmp_path / "test.tsv")] == [s.words for s in expected]
+    capsys.readouterr()
+    m = run_evaluate(capsys, "--preds", tmp_path / "test.tsv", "--data", "wnut16", "--sample", "7",
+                     "--calibrate-on", tmp_path / "dev.tsv")
+    assert m["n_sentences"] == 7 and 0.0 <= m["cal_f1"] <= 1.0
+    message = bad(capsys, evaluate.main, "--preds", tmp_path / "test.tsv", "--data", "wnut16")
+    assert str(tmp_path / "test.tsv") in message  # without --sample the gold is all 240: the mismatch is named
+    assert bad(capsys, evaluate.main, "--preds", tmp_path / "test.tsv", "--data", "wnut16", "--sample", "0") == \
+        "error: --sample 0: expected a positive integer"
+
+
 def test_predict_head_on_an_encoder_name(tmp_path, capsys):
     out = tmp_path / "h.tsv"
     argv = ["--model", "tiny-random", "--method", "head", "--layer", "0", "--head", "3", "--limit", "5",

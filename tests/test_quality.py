@@ -1,0 +1,86 @@
+"""bench/quality.py: its table from hand-made stage outputs, and its bad-input lines."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import quality  # noqa: E402
+from quality_table import best_head, method_rows, task_table  # noqa: E402
+
+PRESET = {**quality.PRESETS["cpu"], "lime_sample": 20}
+
+
+def heads(split: str, rows: list[tuple]) -> pd.DataFrame:
+    """rows: (model, layer, head, pooling, map, f1)."""
+    frame = pd.DataFrame(rows, columns=["model", "layer", "head", "pooling", "map", "f1"])
+    frame["layer"], frame["head"] = frame["layer"].astype("Int64"), frame["head"].astype("Int64")
+    for column in ("precision", "recall", "f05"):
+        frame[column] = frame["f1"] / 2
+    frame["split"] = split
+    return frame
+
+
+@pytest.fixture
+def home(tmp_path):
+    (tmp_path / "final").mkdir()
+    board = pd.DataFrame({
+        "method": ["soft_attention"] * 3 + ["random"], "status": ["TERMINATED"] * 4,
+        "dev/sent_f1": [0.80, 0.85, 0.70, None], "test/sent_f1": [0.81, 0.83, 0.79, None],
+        **{f"test/tok_{k}": [0.30, 0.34, 0.32, None] for k in ("precision", "recall", "f1", "f05")},
+        **{f"test/tok_cal_{k}": [0.40, 0.40, 0.40, None] for k in ("precision", "recall", "f1", "f05")},
+        "test/tok_map": [0.5, 0.6, 0.7, None]})
+    board.to_parquet(tmp_path / "final" / "leaderboard.parquet")
+    ckpt = "/ck/seed2"
+    for split, rows in {
+        # on dev, L1 H1 of the checkpoint is best; on test L0 H0 would look better: dev must decide
+        "dev": [(ckpt, 0, 0, "cls", 0.50, 0.1), (ckpt, 1, 1, "received", 0.60, 0.2),
+                ("minilm", 0, 1, "cls", 0.70, 0.3), ("minilm", None, None, "random", 0.2, 0.1)],
+        "test": [(ckpt, 0, 0, "cls", 0.90, 0.4), (ckpt, 1, 1, "received", 0.55, 0.25),
+                 ("minilm", 0, 1, "cls", 0.65, 0.35), ("minilm", None, None, "random", 0.21, 0.22)],
+    }.items():
+        (tmp_path / f"heads_{split}").mkdir()
+        heads(split, rows).to_parquet(tmp_path / f"heads_{split}" / "heads.parquet")
+    lime = tmp_path / "preds" / "lime"
+    lime.mkdir(parents=True)
+    (lime / "metrics.json").write_text(json.dumps(
+        {"map": 0.45, "f1": 0.0, "cal_precision": 0.2, "cal_recall": 0.6, "cal_f1": 0.3, "cal_f05": 0.23}))
+    return tmp_path
+
+
+def test_rows_use_dev_for_choices_and_seeds_for_spread(home):
+    rows = {r["key"]: r for r in method_rows("fce", home, PRESET)}
+    assert sorted(rows) == ["head_minilm", "head_trained", "lime", "random", "soft_attention@0.5",
+                            "soft_attention@cal"]
+    assert rows["soft_attention@0.5"]["values"]["f1"] == [0.30, 0.34, 0.32]
+    assert rows["soft_attention@cal"]["values"]["map"] == [0.5, 0.6, 0.7]
+    assert rows["head_trained"]["method"].startswith("best head, fine-tuned (L1 H1 received)")
+    assert rows["head_trained"]["values"]["f1"] == [0.25]  # the test row of the head dev chose
+    assert rows["head_trained"]["values"]["sent_f1"] == [0.83]  # the seed dev sentence F1 chose
+    assert rows["head_minilm"]["values"]["map"] == [0.65]
+    assert rows["random"]["values"]["f1"] == [0.22]
+    assert rows["lime"]["values"]["f1"] == [0.3] and rows["lime"]["values"]["map"] == [0.45]
+    assert best_head(home, "minilm", "minilm")["pooling"] == "cls"
+
+
+def test_table_cells(home):
+    table = task_table("fce", home, PRESET)
+    line = next(x for x in table.splitlines() if x.startswith("| soft attention @0.5"))
+    # F1 0.30, 0.34, 0.32: mean 32.00, sample std 2.00; paper 33.31 beside it
+    assert "| 32.00 ± 2.00 |" in line and line.endswith("| 33.31 |") and "(3 seeds)" in line
+    lime = next(x for x in table.splitlines() if x.startswith("| LIME"))
+    assert "| 20 |" in lime and "| 30.00 |" in lime and lime.endswith("| 24.60 |")
+    assert "sentence F1 85.62" in table
+    assert "33.31" not in task_table("sst_pos", home, PRESET)  # the paper has no SST numbers
+
+
+def test_bad_arguments(tmp_path, capsys):
+    assert quality.main(["--tasks", "conll"]) == 2
+    assert "--tasks: unknown task 'conll'" in capsys.readouterr().err
+    assert quality.main(["--data-root", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
+    assert "expected train.tsv, dev.tsv and test.tsv" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written
