@@ -41,7 +41,7 @@ PRESETS = {
     # final_train: train sentences for the 3-seed final runs; lime_sample: dev and test sentences for LIME
     "cpu": {"model": "minilm", "search_train": 1500, "search_dev": 600, "search_epochs": 2, "num_samples": 4,
             "final_train": {"fce": 8000, "sst_pos": 4000, "sst_neg": 4000}, "final_epochs": 1,
-            "seeds": [1, 2, 3], "lime_sample": 20, "lime_samples": 1024},
+            "seeds": [1, 2, 3], "lime_sample": 60, "lime_samples": 1024},
     "full": {"model": "minilm", "search_train": None, "search_dev": None, "search_epochs": 3, "num_samples": 16,
              "final_train": {}, "final_epochs": 3, "seeds": [1, 2, 3], "lime_sample": None,
              "lime_samples": 4096},
@@ -66,14 +66,15 @@ def parse_args(argv):
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"), help="holds fce/ and sst/")
     p.add_argument("--output", default="runs/quality", help="output folder (default runs/quality)")
     p.add_argument("--address", default=None, help="a running Ray cluster for sweep.run and sweep.heads")
+    p.add_argument("--storage", default=None, help="Tune's result trees (a shared folder or URI: several nodes)")
     return p.parse_args(argv)
 
 
 class Runner:
     """Runs zs-sweep's command lines, logs them with their wall time, stops the run on the first failure."""
 
-    def __init__(self, out: Path, address: str | None):
-        self.out, self.address = out, address
+    def __init__(self, out: Path, address: str | None, storage: str | None):
+        self.out, self.address, self.storage = out, address, storage
         self.log = out / "commands.log"
 
     def __call__(self, *argv: str, ray: bool = False) -> None:
@@ -102,10 +103,11 @@ def write_space(path: Path, name: str, data: dict, fixed: dict, search: dict, tu
 
 
 def sweep_stage(run: Runner, space: Path, folder: Path) -> None:
-    """sweep.run, skipped when its leaderboard is there, resumed when its Tune tree is."""
+    """sweep.run, skipped when its leaderboard is there, resumed when it has started (sweep.yaml written)."""
     if (folder / "leaderboard.parquet").is_file():
         return
-    again = "--resume" if (folder / "tune").is_dir() else "--fresh"
+    started = (folder / "tune").is_dir() or (run.storage and (folder / "sweep.yaml").is_file())
+    again = "--resume" if started else "--fresh"
     run("sweep.run", str(space), "--output", str(space.parent), again, ray=True)
 
 
@@ -126,7 +128,8 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner) -
     data = {"dir": str(folder), "positive_labels": positive}
     limit = {k: v for k, v in (("train", preset["search_train"]), ("dev", preset["search_dev"])) if v}
     fixed = {**FIXED, "model_name": preset["model"]}
-    tune = {"metric": METRIC, "mode": "max", "resources_per_trial": {"gpu": 1}}
+    tune = {"metric": METRIC, "mode": "max", "resources_per_trial": {"gpu": 1},
+            **({"storage_path": f"{run.storage}/{task}"} if run.storage else {})}
     search = write_space(home / "search.yaml", "search", {**data, **({"limit": limit} if limit else {})},
                          {**fixed, "num_train_epochs": preset["search_epochs"]}, SEARCH,
                          {**tune, "num_samples": preset["num_samples"], "searcher": "optuna", "scheduler": "asha",
@@ -144,8 +147,9 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner) -
     for split in ("dev", "test"):
         heads = home / f"heads_{split}"
         if not (heads / "heads.parquet").is_file():
+            storage = ["--storage", f"{run.storage}/{task}/heads_{split}"] if run.storage else []
             run("sweep.heads", "--model", checkpoint, preset["model"], *data_args(folder, positive), "--split", split,
-                "--output", str(heads), ray=True)
+                "--output", str(heads), *storage, ray=True)
     predictions(run, home, folder, positive, checkpoint, preset)
     (home / "table.md").write_text(task_table(task, home, preset), encoding="utf-8")
 
@@ -187,7 +191,7 @@ def main(argv=None) -> int:
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     preset = PRESETS[args.preset]
-    run = Runner(out, args.address)
+    run = Runner(out, args.address, args.storage)
     start = time.monotonic()
     for task in tasks:
         run_task(task, preset, data_root, out, run)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -47,7 +49,7 @@ def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
         random = frame[frame["pooling"] == "random"].head(1)
         if len(random):
             rows.append({"method": "random", "key": "random", "threshold": "dev-cal",
-                         "values": {c: [float(random[c].iloc[0])] for c in COLUMNS if c != "sent_f1"}})
+                         "n": int(random["n_sentences"].iloc[0]), "values": {c: [float(random[c].iloc[0])] for c in COLUMNS if c != "sent_f1"}})
     final = home / "final" / "leaderboard.parquet"
     best_sent = None
     if final.is_file():
@@ -61,7 +63,8 @@ def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
             values["map"] = list(seeds_board["test/tok_map"])
             values["sent_f1"] = list(seeds_board["test/sent_f1"])
             rows.append({"method": label, "key": key, "threshold": "0.5" if key.endswith("0.5") else "dev-cal",
-                         "values": values, "seeds": len(seeds_board)})
+                         "values": values, "seeds": len(seeds_board),
+                         "n": int(seeds_board["test/n_sentences"].iloc[0]) if len(seeds_board) else None})
     untrained = preset["model"]
     for model, label in (("trained", "best head, fine-tuned"), (untrained, f"best head, untrained {untrained}")):
         head = best_head(home, model, untrained)
@@ -70,7 +73,8 @@ def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
             if model == "trained" and best_sent:
                 values["sent_f1"] = best_sent
             rows.append({"method": f"{label} (L{head['layer']} H{head['head']} {head['pooling']})",
-                         "key": f"head_{model}", "threshold": "dev-cal", "values": values})
+                         "key": f"head_{model}", "threshold": "dev-cal", "values": values,
+                         "n": int(head["n_sentences"])})
     for name, label in (("lime", "LIME"), ("soft_attention_sample", "soft attention"),
                         ("random_sample", "random")):
         m = _evaluated(home, name)
@@ -106,18 +110,33 @@ def task_table(task: str, home: Path, preset: dict) -> str:
         n = row.get("n") or ""
         seeds = f" ({row['seeds']} seeds)" if row.get("seeds", 0) > 1 else ""
         cells = [_cell(row["values"].get(c, [])) for c in COLUMNS]
-        lines.append(f"| {row['method']} @{row['threshold']}{seeds} | {n or 'all'} | " + " | ".join(cells)
+        lines.append(f"| {row['method']} @{row['threshold']}{seeds} | {n or '–'} | " + " | ".join(cells)
                      + f" | {'' if paper is None else f'{paper:.2f}'} |")
     if task in PAPER_SENT_F1:
         lines += ["", f"Paper (roberta-base): sentence F1 {PAPER_SENT_F1[task]:.2f}."]
     return "\n".join(lines) + "\n"
 
 
+def machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, {gpu}"
+
+
+def stage_minutes(out: Path) -> float:
+    """The wall time of every stage command so far (commands.log), in minutes."""
+    log = out / "commands.log"
+    lines = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
+    return sum(float(line.split("\t")[1].rstrip("s")) for line in lines) / 60
+
+
 def write_tables(out: Path, tasks: list[str], preset: dict) -> None:
     stamp = provenance()
     versions = ", ".join(f"{k.removeprefix('version_')} {v}" for k, v in stamp.items() if k.startswith("version_"))
-    head = [f"Made by `python bench/quality.py` on {stamp['created_at'][:10]}, git {stamp['git_sha'][:10]}, "
-            f"{platform.machine()} {platform.system()}, {versions}.", "",
+    command = shlex.join(["python", "bench/quality.py", *sys.argv[1:]])
+    head = [f"`{command}` on {stamp['created_at'][:10]}, git {stamp['git_sha'][:10]}, {machine()}; {versions}. "
+            f"Stage commands: {stage_minutes(out):.1f} min of wall time in all (`{out.name}/commands.log`).", "",
             f"Preset: `{json.dumps(preset)}`", ""]
     tables = [(out / t / "table.md").read_text(encoding="utf-8") for t in tasks if (out / t / "table.md").is_file()]
     (out / "tables.md").write_text("\n".join(head + tables), encoding="utf-8")

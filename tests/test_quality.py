@@ -21,7 +21,7 @@ def heads(split: str, rows: list[tuple]) -> pd.DataFrame:
     frame["layer"], frame["head"] = frame["layer"].astype("Int64"), frame["head"].astype("Int64")
     for column in ("precision", "recall", "f05"):
         frame[column] = frame["f1"] / 2
-    frame["split"] = split
+    frame["split"], frame["n_sentences"] = split, 9
     return frame
 
 
@@ -33,7 +33,7 @@ def home(tmp_path):
         "dev/sent_f1": [0.80, 0.85, 0.70, None], "test/sent_f1": [0.81, 0.83, 0.79, None],
         **{f"test/tok_{k}": [0.30, 0.34, 0.32, None] for k in ("precision", "recall", "f1", "f05")},
         **{f"test/tok_cal_{k}": [0.40, 0.40, 0.40, None] for k in ("precision", "recall", "f1", "f05")},
-        "test/tok_map": [0.5, 0.6, 0.7, None]})
+        "test/tok_map": [0.5, 0.6, 0.7, None], "test/n_sentences": [9, 9, 9, None]})
     board.to_parquet(tmp_path / "final" / "leaderboard.parquet")
     ckpt = "/ck/seed2"
     for split, rows in {
@@ -71,7 +71,7 @@ def test_table_cells(home):
     table = task_table("fce", home, PRESET)
     line = next(x for x in table.splitlines() if x.startswith("| soft attention @0.5"))
     # F1 0.30, 0.34, 0.32: mean 32.00, sample std 2.00; paper 33.31 beside it
-    assert "| 32.00 ± 2.00 |" in line and line.endswith("| 33.31 |") and "(3 seeds)" in line
+    assert "| 32.00 ± 2.00 |" in line and "| 9 |" in line and line.endswith("| 33.31 |") and "(3 seeds)" in line
     lime = next(x for x in table.splitlines() if x.startswith("| LIME"))
     assert "| 20 |" in lime and "| 30.00 |" in lime and lime.endswith("| 24.60 |")
     assert "sentence F1 85.62" in table
