@@ -205,6 +205,8 @@ def test_predict_bad_input_writes_nothing(task, tmp_path, capsys):
         assert not out.exists() and not out.with_suffix(".parquet").exists()
 
 
+@pytest.mark.skipif(not (SEED_CONFIGS / "pred_soft_attention.conf").is_file(),
+                    reason=f"no seed .conf files in {SEED_CONFIGS} (beside the checkout)")
 def test_seed_confs_predict_then_evaluate(task, tmp_path, capsys):
     output = tmp_path / "token_preds/{method}/{experiment_name}/{dataset_name}/{datetime}/token_scores.tsv"
     argv = ["--config", SEED_CONFIGS / "pred_soft_attention.conf", f"model_path={task['checkpoint']}",
