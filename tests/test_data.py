@@ -155,7 +155,12 @@ def test_folder_splits_limit_and_unlabelled_test(tmp_path):
     assert data["train"][1].words == ("b",) and data["test"][0].labels is None
     data = load_splits(DataSpec(None, d, ("i",), limit={"train": 2, "test": 1}), splits=("train", "test"))
     assert sorted(data) == ["test", "train"] and [len(data["train"]), len(data["test"])] == [2, 1]
-    assert error(load_splits, DataSpec(None, d, ("i",), limit={"train": 1})).startswith("data.limit.train")
+    assert error(load_splits, DataSpec(None, d, ("i",), limit={"train": 1})) == \
+        "data.limit.train: no positive sentence among the first 1 train sentences"
+    # a 1-sentence sample draws sentence 2 ("c", negative); sentence 1 is train's only positive one
+    assert list(np.random.default_rng(SAMPLE_SEED).choice(3, size=1, replace=False)) == [2]
+    assert error(load_splits, DataSpec(None, d, ("i",), sample={"train": 1})) == \
+        "data.sample.train: no positive sentence among the sampled 1 train sentences"
     write(tmp_path / "test.tsv", "f\tc\ng\n")
     assert error(load_splits, DataSpec(None, d, ("i",))) == \
         f"{tmp_path / 'test.tsv'}:2: expected word<TAB>label, got 1 column"

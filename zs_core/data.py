@@ -229,8 +229,9 @@ def load_splits(spec: DataSpec, splits: tuple[str, ...] | list[str] = SPLITS) ->
     out = {s: sample(data[s][: (spec.limit or {}).get(s, len(data[s]))], (spec.sample or {}).get(s))
            for s in splits}
     if "train" in out and out["train"][:1] and not any(s.label for s in out["train"]):
-        raise InputError(f"data.limit.train: no positive sentence among the first "
-                         f"{len(out['train'])} train sentences")
+        key, which = ("data.sample.train", "sampled") if (spec.sample or {}).get("train") else \
+            ("data.limit.train", "first")
+        raise InputError(f"{key}: no positive sentence among the {which} {len(out['train'])} train sentences")
     return out
 
 
