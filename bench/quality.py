@@ -27,8 +27,7 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ helpers: python bench/quality.py
-from quality_table import task_table, write_tables  # noqa: E402
+from quality_table import task_table, write_tables  # bench/ is on sys.path when run as python bench/quality.py
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = {  # data folder below --data-root, positive labels
@@ -74,7 +73,7 @@ class Runner:
     """Runs zs-sweep's command lines, logs them with their wall time, stops the run on the first failure."""
 
     def __init__(self, out: Path, address: str | None, storage: str | None):
-        self.out, self.address, self.storage = out, address, storage
+        self.address, self.storage = address, storage
         self.log = out / "commands.log"
 
     def __call__(self, *argv: str, ray: bool = False) -> None:

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # sweep.common for the provenance
-from sweep.common import provenance  # noqa: E402
+from sweep.common import provenance
 
 COLUMNS = ("sent_f1", "precision", "recall", "f1", "f05", "map")
 HEADER = "| method | n test sentences | sent F1 | tok P | tok R | tok F1 | tok F0.5 | MAP | paper tok F1 |"
