@@ -8,6 +8,9 @@ interrupted run resumes where it stopped (an interrupted search resumes with swe
   search  sweep.run: Optuna over soft_attention_gamma, soft_attention_alpha, learning_rate (one seed,
           ASHA by epoch) on a train subsample; the best configuration by dev sentence F1 (the paper's selection)
   final   sweep.run: that configuration with 3 seeds on more train; every seed is scored on test
+FCE, the paper's own task, has no search: its final is search_spaces/paper.yaml (the paper's FCE model,
+step-wise selection by dev sentence F1) with the preset's learning rate, epochs and seeds on all train, and
+  ablation  sweep.run: search_spaces/paper_ablation.yaml's grid on a train subsample
   heads   sweep.heads on the final's best seed and on the untrained encoder, for dev and for test: the best
           head is chosen by dev MAP and reported on test with its dev-calibrated threshold
   predict sweep.predict: LIME on a fixed random sample of dev and test sentences (data --sample), soft
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -38,17 +42,26 @@ TASKS = {  # data folder below --data-root, positive labels
 PRESETS = {
     # search_train: first N train sentences for the search (None: all), search_dev likewise;
     # final_train: train sentences for the 3-seed final runs; lime_sample: dev and test sentences for LIME
+    # paper: FCE's final (search_spaces/paper.yaml) with these overrides; ablation: paper_ablation.yaml's grid
     "cpu": {"model": "minilm", "search_train": 1500, "search_dev": 600, "search_epochs": 2, "num_samples": 4,
-            "final_train": {"fce": 8000, "sst_pos": 4000, "sst_neg": 4000}, "final_epochs": 1,
-            "seeds": [1, 2, 3], "lime_sample": 60, "lime_samples": 1024},
+            "final_train": {"sst_pos": 4000, "sst_neg": 4000}, "final_epochs": 1,
+            "seeds": [1, 2, 3], "lime_sample": 60, "lime_samples": 1024,
+            "paper": {"learning_rate": 3.0e-5, "num_train_epochs": 3, "seeds": [9, 1, 2]},
+            "ablation": {"train": 4000, "num_train_epochs": 1, "seeds": [9]}},
     "full": {"model": "minilm", "search_train": None, "search_dev": None, "search_epochs": 3, "num_samples": 16,
              "final_train": {}, "final_epochs": 3, "seeds": [1, 2, 3], "lime_sample": None,
-             "lime_samples": 4096},
+             "lime_samples": 4096,
+             "paper": {"learning_rate": 2.0e-5, "num_train_epochs": 20, "seeds": [3, 5, 9, 15, 20]},
+             "ablation": {"train": None, "num_train_epochs": 3, "seeds": [9, 1]}},
     # the whole pipeline in a minute on the tiny random encoder (tests/test_quality.py)
     "smoke": {"model": "tiny-random", "search_train": 64, "search_dev": 32, "search_epochs": 1, "num_samples": 2,
               "final_train": {"fce": 64, "sst_pos": 64, "sst_neg": 64}, "final_epochs": 1, "seeds": [1, 2],
-              "lime_sample": 4, "lime_samples": 64},
+              "lime_sample": 4, "lime_samples": 64,
+              "paper": {"learning_rate": 1.0e-3, "num_train_epochs": 1, "seeds": [1, 2]},
+              "ablation": {"train": 64, "num_train_epochs": 1, "seeds": [1]}},
 }
+PAPER_TASKS = ("fce",)  # tasks whose final is the paper's own model (search_spaces/paper.yaml)
+SPACES = ROOT / "search_spaces"
 SEARCH = {
     "soft_attention_gamma": {"loguniform": [0.01, 1.0]},
     "soft_attention_alpha": {"choice": [0.0, 0.01, 0.1]},
@@ -129,19 +142,24 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner) -
     fixed = {**FIXED, "model_name": preset["model"]}
     tune = {"metric": METRIC, "mode": "max", "resources_per_trial": {"gpu": 1},
             **({"storage_path": f"{run.storage}/{task}"} if run.storage else {})}
-    search = write_space(home / "search.yaml", "search", {**data, **({"limit": limit} if limit else {})},
-                         {**fixed, "num_train_epochs": preset["search_epochs"]}, SEARCH,
-                         {**tune, "num_samples": preset["num_samples"], "searcher": "optuna", "scheduler": "asha",
-                          "grace_period": 1, "seeds": preset["seeds"][:1], "keep_top_k": 1})
-    sweep_stage(run, search, home / "search")
-    chosen = {k: best_row(home / "search")[k] for k in SEARCH}
     final_train = preset["final_train"].get(task)
-    final = write_space(home / "final.yaml", "final",
-                        {**data, **({"limit": {"train": final_train}} if final_train else {})},
-                        {**fixed, "num_train_epochs": preset["final_epochs"], **chosen}, {},
-                        {**tune, "searcher": "grid", "scheduler": "fifo", "seeds": preset["seeds"],
-                         "keep_top_k": len(preset["seeds"])})
-    sweep_stage(run, final, home / "final")
+    final_data = {**data, **({"limit": {"train": final_train}} if final_train else {})}
+    if task in PAPER_TASKS:
+        ablation_train = preset["ablation"]["train"]
+        paper_stages(run, home, final_data, {**data, **({"limit": {"train": ablation_train}} if ablation_train else {})},
+                     preset, tune)
+    else:
+        search = write_space(home / "search.yaml", "search", {**data, **({"limit": limit} if limit else {})},
+                             {**fixed, "num_train_epochs": preset["search_epochs"]}, SEARCH,
+                             {**tune, "num_samples": preset["num_samples"], "searcher": "optuna",
+                              "scheduler": "asha", "grace_period": 1, "seeds": preset["seeds"][:1], "keep_top_k": 1})
+        sweep_stage(run, search, home / "search")
+        chosen = {k: best_row(home / "search")[k] for k in SEARCH}
+        final = write_space(home / "final.yaml", "final", final_data,
+                            {**fixed, "num_train_epochs": preset["final_epochs"], **chosen}, {},
+                            {**tune, "searcher": "grid", "scheduler": "fifo", "seeds": preset["seeds"],
+                             "keep_top_k": len(preset["seeds"])})
+        sweep_stage(run, final, home / "final")
     checkpoint = str(best_row(home / "final")["checkpoint"])
     for split in ("dev", "test"):
         heads = home / f"heads_{split}"
@@ -151,6 +169,21 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner) -
                 "--output", str(heads), *storage, ray=True)
     predictions(run, home, folder, positive, checkpoint, preset)
     (home / "table.md").write_text(task_table(task, home, preset), encoding="utf-8")
+
+
+def paper_stages(run: Runner, home: Path, data: dict, ablation_data: dict, preset: dict, tune: dict) -> None:
+    """The paper's FCE model (final) and the ablation grid, from search_spaces/paper*.yaml with the preset's
+    encoder, learning rate, epochs and seeds."""
+    paper, ablation = preset["paper"], preset["ablation"]
+    for name, data_, epochs, seeds in (("final", data, paper["num_train_epochs"], paper["seeds"]),
+                                       ("ablation", ablation_data, ablation["num_train_epochs"], ablation["seeds"])):
+        space = yaml.safe_load((SPACES / ("paper.yaml" if name == "final" else "paper_ablation.yaml")).read_text())
+        fixed = {**space["fixed"], "model_name": preset["model"], "learning_rate": paper["learning_rate"],
+                 "num_train_epochs": epochs}
+        runs = len(seeds) * math.prod(len(next(iter(d.values()))) for d in space.get("search", {}).values())
+        path = write_space(home / f"{name}.yaml", name, data_, fixed, space.get("search", {}),
+                           {**space["tune"], **tune, "seeds": seeds, "keep_top_k": runs})
+        sweep_stage(run, path, home / name)
 
 
 def predictions(run: Runner, home: Path, folder: Path, positive: list[str], checkpoint: str,

@@ -22,8 +22,8 @@ from sweep.common import Parser, add_data_args, cli, data_spec_from_args
 from sweep.predict import conf_dataset, conf_parser, read_conf
 from zs_core.data import SPLITS, DataSpec, Sentence, load_splits
 from zs_core.errors import InputError
-from zs_core.predictions import check_same_words, fill_placeholders, read_gold, read_predictions, \
-    score_predictions
+from zs_core.predictions import check_same_words, read_gold, read_predictions, score_predictions
+from zs_core.seed_conf import fill_placeholders
 
 RESULT_KEYS = ("eval_results_filename", "eval_results_filaname")  # the seed spelled it both ways
 
@@ -44,7 +44,7 @@ def parser() -> Parser:
 
 def apply_conf(args: argparse.Namespace) -> None:
     """Fill what the command line left open from the seed's evaluation .conf (the command line wins)."""
-    conf = read_conf(args)
+    conf = read_conf(args, "evaluate")
     if conf is None:
         return
     folder = fill_placeholders(conf.get("results_input_dir", ""), conf)

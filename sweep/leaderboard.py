@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 from zs_core.config import KEYS
 
 # Columns that describe a row rather than its configuration; everything else non-metric is config.
-NOT_CONFIG = {"trial_id", "status", "seed", "best_epoch", "checkpoint", "seconds", "error", "created_at",
+NOT_CONFIG = {"trial_id", "status", "seed", "best_epoch", "best_step", "checkpoint", "seconds", "error", "created_at",
               "git_sha", "epochs_run", "method", "node_id"}
-COUNTS = ("seed", "best_epoch", "epochs_run")  # whole numbers that may be missing (the random row)
+COUNTS = ("seed", "best_step", "epochs_run")  # whole numbers that may be missing (the random row)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -20,7 +20,8 @@ from pathlib import Path
 from sweep.common import Parser, add_data_args, cli, data_spec_from_args, provenance
 from zs_core.data import DATASETS, SPLITS, DataSpec, Sentence, load_splits
 from zs_core.errors import InputError
-from zs_core.predictions import fill_placeholders, seed_conf, write_predictions
+from zs_core.predictions import write_predictions
+from zs_core.seed_conf import fill_placeholders, seed_flag, seed_int, stage_conf
 
 METHODS = ("soft_attention", "head", "lime", "ig", "random")
 SEED_METHODS = {"model_attention": "head"}  # the seed's name for one of the encoder's attention heads
@@ -28,7 +29,9 @@ CHECKPOINT_METHODS = ("soft_attention", "lime", "ig")
 # argparse destination <- seed .conf key (None values in args are filled from the conf)
 CONF_KEYS = {"model": "model_path", "split": "dataset_split", "layer": "attn_layer_id", "head": "attn_head_id",
              "seed": "seed", "batch_size": "per_device_eval_batch_size", "max_seq_length": "max_seq_length",
-             "lowercase": "lowercase"}
+             "lowercase": "lowercase", "lime_samples": "lime_num_samples",
+             "lime_replace": "lime_mask_string_use_pad"}
+INT_ARGS = ("layer", "head", "seed", "batch_size", "max_seq_length", "lime_samples")
 SMOKE = {"train": 32, "dev": 8, "test": 8}  # --smoke-test: sentences per split; LIME samples below
 SMOKE_LIME_SAMPLES = 256
 
@@ -53,6 +56,8 @@ def parser() -> Parser:
     p.add_argument("--output", help="the TSV to write; the Parquet goes beside it")
     p.add_argument("--lime-samples", type=int, default=None, help="LIME perturbations per sentence (4096)")
     p.add_argument("--lime-batch", type=int, default=512, help="LIME perturbations per forward pass")
+    p.add_argument("--lime-replace", choices=("mask", "pad"), default=None,
+                   help="what a removed word becomes for LIME: the mask token (default) or the pad token")
     p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients steps")
     p.add_argument("--ig-batch", type=int, default=256, help="integrated-gradients rows per forward pass")
     p.add_argument("--seed", type=int, help="LIME and random draws (default 0)")
@@ -67,20 +72,13 @@ def parser() -> Parser:
     return p
 
 
-def _conf_int(value: str, key: str, source: str) -> int:
-    try:
-        return int(value, 10)
-    except ValueError:
-        raise InputError(f"{source}: key {key!r} expects int, got {value!r}") from None
-
-
-def read_conf(args: argparse.Namespace) -> dict[str, str] | None:
+def read_conf(args: argparse.Namespace, stage: str) -> dict[str, str] | None:
     """--config with its key=value overrides applied (None without --config)."""
     if not args.config:
         if args.overrides:
             raise InputError(f"{args.overrides[0]!r}: key=value overrides need --config")
         return None
-    return seed_conf(args.config, args.overrides)
+    return stage_conf(args.config, stage, args.overrides)
 
 
 def conf_dataset(args: argparse.Namespace, conf: dict[str, str], instead: str) -> None:
@@ -95,16 +93,18 @@ def conf_dataset(args: argparse.Namespace, conf: dict[str, str], instead: str) -
 
 def apply_conf(args: argparse.Namespace) -> None:
     """Fill what the command line left open from --config (the command line wins)."""
-    conf = read_conf(args)
+    conf = read_conf(args, "predict")
     if conf is None:
         return
     for dest, key in CONF_KEYS.items():
-        if getattr(args, dest) is None and key in conf:
+        if getattr(args, dest) is None and conf.get(key):
             value = conf[key]
-            if dest in ("layer", "head", "seed", "batch_size", "max_seq_length"):
-                value = _conf_int(value, key, args.config)
+            if dest in INT_ARGS:
+                value = seed_int(conf, key, args.config)
             elif dest == "lowercase":
-                value = value.lower() == "true"
+                value = seed_flag(conf, key, args.config, False)
+            elif dest == "lime_replace":
+                value = "pad" if seed_flag(conf, key, args.config, False) else "mask"
             setattr(args, dest, value)
     if args.method is None and "method" in conf:
         args.method = conf["method"]
@@ -161,7 +161,7 @@ def load_model(args: argparse.Namespace):
             if not 0 <= value < count:
                 raise InputError(f"{flag} {value}: out of range; {args.model} has {layers} layers x {heads} "
                                  f"heads (counting from 0)")
-    if args.method == "lime" and tokenizer.mask_token_id is None:
+    if args.method == "lime" and args.lime_replace != "pad" and tokenizer.mask_token_id is None:
         raise InputError(f"{args.model}: the tokenizer has no mask token, which LIME puts in place of words")
     return net, tokenizer, cfg
 
@@ -209,9 +209,10 @@ def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[l
                                 device), meta
     with _progress(args, len(items)) as bar:
         if args.method == "lime":
-            meta.update(lime_samples=args.lime_samples, baseline="mask token")
+            pad = args.lime_replace == "pad"
+            meta.update(lime_samples=args.lime_samples, baseline="pad token" if pad else "mask token")
             return lime_word_scores(net, items, tokenizer, args.lime_samples, args.lime_batch, args.seed,
-                                    device, bar.update), meta
+                                    device, bar.update, replace_with_pad=pad), meta
         baseline = "mask token" if tokenizer.mask_token_id is not None else "pad token"
         meta.update(ig_steps=args.ig_steps, baseline=baseline)
         return ig_word_scores(net, items, tokenizer, args.ig_steps, min(batch_size, 8), args.ig_batch, device,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,7 @@ def curves_uri(curves: pd.DataFrame, trial_ids: list[str], metric: str, baseline
                 ax.plot(part["epoch"], part[column], marker="o", label=label)
     if baseline is not None and pd.notna(baseline):
         axes[0].axhline(baseline, color="grey", linestyle="--", label="random baseline")
-    epochs = sorted(int(e) for e in curves["epoch"].dropna().unique())
+    epochs = list(range(1, math.ceil(curves["epoch"].max()) + 1))  # evaluations may fall between epochs
     for ax, _, title in panels:
         ax.set_title(title)
         ax.set_xlabel("epoch")

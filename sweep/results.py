@@ -35,7 +35,7 @@ def leaderboard_rows(grid, sweep: Sweep) -> list[dict]:
             row["_checkpoint"] = result.best_checkpoints[0][0]
             row["checkpoint"] = checkpoint_uri(row["_checkpoint"])
         if not curve.empty:
-            keep = [c for c in curve.columns if c.startswith(("dev/", "train/")) or c in ("epoch", "seconds")]
+            keep = [c for c in curve.columns if c.startswith(("dev/", "train/")) or c in ("epoch", "step", "seconds")]
             row["_curve"] = curve[keep].assign(trial_id=trial_id, seed=config["seed"])
         rows.append(row)
     return rows
@@ -53,9 +53,10 @@ def last_run(curve: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def best_epoch_metrics(curve: pd.DataFrame, tune: TuneSettings) -> dict:
-    """The epoch that was best by the sweep's metric: its dev metrics, seconds so far, epochs run."""
+    """The evaluation that was best by the sweep's metric: its (fractional) epoch, step and dev metrics,
+    the seconds of the whole run, and the epochs run."""
     seconds = float(curve["seconds"].sum()) if "seconds" in curve else None
-    out = {"best_epoch": None, "epochs_run": 0, "seconds": seconds}
+    out = {"best_epoch": None, "best_step": None, "epochs_run": 0, "seconds": seconds}
     if curve.empty or tune.metric not in curve or "epoch" not in curve:
         return out
     epochs = curve.dropna(subset=["epoch"])
@@ -63,7 +64,9 @@ def best_epoch_metrics(curve: pd.DataFrame, tune: TuneSettings) -> dict:
     out["epochs_run"] = int(epochs["epoch"].max()) if len(epochs) else 0
     if values.notna().any():
         best = values.idxmax() if tune.mode == "max" else values.idxmin()
-        out["best_epoch"] = int(epochs.loc[best, "epoch"])
+        out["best_epoch"] = float(epochs.loc[best, "epoch"])
+        if "step" in epochs:
+            out["best_step"] = int(epochs.loc[best, "step"])
         out.update({c: epochs.loc[best, c] for c in epochs.columns if c.startswith("dev/")})
     return out
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from zs_core.config import KEYS, build_config, read_seed_conf
+from zs_core.config import KEYS, build_config
+from zs_core.seed_conf import read_seed_conf, seed_config
 from zs_core.data import DataSpec, data_spec_from_dict
 from zs_core.errors import InputError
 
@@ -20,15 +21,15 @@ BUILTIN_MODELS = ("minilm", "tiny-random")
 # Which key types each distribution may sample (randint's high is exclusive, as in Tune).
 NUMERIC_FOR = {"uniform": ("float",), "loguniform": ("float",), "randint": ("int", "float")}
 # What a trial reports each epoch: the metrics a sweep may select on.
-REPORTED = ("epoch", "train/loss", "train/sentences_per_s", "seconds")
+REPORTED = ("epoch", "step", "train/loss", "train/sentences_per_s", "seconds")
 SENTENCE = ("precision", "recall", "f1", "accuracy")
-TOKEN = ("precision", "recall", "f1", "f05", "map")
+TOKEN = ("precision", "recall", "f1", "f05", "map", "corr")
 TOKEN_CAL = ("precision", "recall", "f1", "f05")
 
 
 @dataclass(frozen=True)
 class TuneSettings:
-    metric: str = "dev/sent_f1"         # reported once per epoch; model selection by this
+    metric: str = "dev/sent_f1"         # reported at every dev evaluation; model selection by this
     mode: str = "max"                   # max or min
     num_samples: int = 1                # sampled configurations (each run once per seed)
     searcher: str = "optuna"            # optuna (TPE), random, grid
@@ -205,6 +206,9 @@ def _override(doc: dict, item: str, source: str) -> None:
         raise InputError(f"override {item!r}: expected key=value with {allowed}")
     if dot and section in ("tune", "data"):
         doc[section] = {**(doc.get(section) or {}), sub: value}
+        # naming the data replaces the other way of naming it (a named dataset has its own labels)
+        for other in {"dir": ("dataset",), "dataset": ("dir", "positive_labels")}.get(sub, ()):
+            doc["data"].pop(other, None)
     elif not dot and key == "name":
         doc["name"] = value
     elif not dot and key in KEYS:
@@ -270,10 +274,11 @@ def _count(value: Any, low: int) -> bool:
 
 
 def _read_conf(path: Path) -> dict:
-    """A seed .conf: one fixed configuration, its seed as the sweep's only seed."""
+    """A seed .conf: one fixed configuration with the seed's meaning, its seed as the sweep's only seed."""
     raw = read_seed_conf(path)
-    typed = build_config(raw, str(path), allow_seed_keys=True).flat()  # the seed's own keys: checked, dropped
-    fixed = {k: typed[k] for k in raw if k in KEYS and k != "seed"}
+    flat = seed_config(raw, str(path), "train")
+    typed = build_config(flat, str(path)).flat()
+    fixed = {k: typed[k] for k in flat if k != "seed"}
     tune: dict[str, Any] = {"num_samples": 1, "searcher": "random", "scheduler": "fifo"}
     if "seed" in raw:
         tune["seeds"] = [typed["seed"]]

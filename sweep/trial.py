@@ -51,7 +51,7 @@ def improved(value: float, best: float | None, mode: str) -> bool:
 
 def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed: dict[str, Any],
                 seeds: tuple[int, ...], metric: str, mode: str) -> None:
-    """One configuration and seed: train, report each epoch, checkpoint the best epoch only.
+    """One configuration and seed: train, report each dev evaluation, checkpoint the best one only.
 
     A retried or resumed trial starts again from epoch 1 (same seed, so on CPU the same numbers).
     A NaN or infinite loss ends the trial with one report carrying ``nan_loss: 1``.
@@ -76,7 +76,7 @@ def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed
             best = value
             with tempfile.TemporaryDirectory() as tmp:
                 save_checkpoint(os.path.join(tmp, "model"), model, tokenizer, cfg)
-                tune.report({**metrics, "best_epoch": metrics["epoch"]},
+                tune.report({**metrics, "best_epoch": metrics["epoch"], "best_step": metrics["step"]},
                             checkpoint=tune.Checkpoint.from_directory(os.path.join(tmp, "model")))
     except NonFiniteLoss as err:
         tune.report({metric: float("nan"), **node, "nan_loss": 1, "nan_error": str(err)})

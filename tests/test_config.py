@@ -1,15 +1,11 @@
-"""zs_core.config: flat keys split over the stage dataclasses, type checks, seed .conf files."""
+"""zs_core.config: flat keys split over the stage dataclasses, type checks (seed .conf files:
+test_seed_conf.py)."""
 import dataclasses
-from pathlib import Path
 
 import pytest
 
-from zs_core.config import (KEYS, DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, build_config,
-                            read_seed_conf)
+from zs_core.config import KEYS, DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, build_config
 from zs_core.errors import InputError
-
-SEED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "seed_configs"
-SEED_FILES = sorted(SEED_CONFIGS.glob("*.conf")) if SEED_CONFIGS.is_dir() else []
 
 
 def error(flat, **kwargs) -> str:
@@ -92,7 +88,8 @@ def test_seed_style_strings_coerce(key, raw, expected):
 @pytest.mark.parametrize("key, value, allowed", [
     ("attention_activation", "tanh", "soft, sharp, linear"),
     ("initializer_name", "he", "glorot, xavier, normal"),
-    ("sentence_loss", "ce", "bce, mse"),
+    ("sentence_loss", "ce", "bce, mse, ce2"),
+    ("warmup_unit", "epochs", "steps, sentences"),
 ])
 def test_choices_are_enforced(key, value, allowed):
     message = error({key: value})
@@ -100,64 +97,19 @@ def test_choices_are_enforced(key, value, allowed):
 
 
 @pytest.mark.parametrize("key, value", [("attention_activation", "linear"), ("initializer_name", "normal"),
-                                        ("sentence_loss", "mse")])
+                                        ("sentence_loss", "mse"), ("sentence_loss", "ce2"),
+                                        ("warmup_unit", "sentences")])
 def test_every_choice_is_accepted(key, value):
     assert build_config({key: value}, "x").flat()[key] == value
 
 
-def test_seed_only_keys_need_allow_seed_keys():
-    assert "unknown key 'experiment_name'" in error({"experiment_name": "a"})
-    cfg = build_config({"experiment_name": "a", "output_dir": "models/", "seed": "3"}, "x", allow_seed_keys=True)
-    assert cfg == RunConfig(train=TrainConfig(seed=3))
-    assert "unknown key 'not_a_key'" in error({"not_a_key": 1}, allow_seed_keys=True)
+@pytest.mark.parametrize("key, value, low", [("eval_steps", -1, 0), ("zero_n", -2, 0), ("num_train_epochs", 0, 1),
+                                             ("per_device_train_batch_size", 0, 1)])
+def test_counts_have_a_floor(key, value, low):
+    assert f"key {key!r} must be at least {low}, got {value}" in error({key: value})
 
 
-@pytest.mark.skipif(not SEED_FILES, reason=f"no seed .conf files in {SEED_CONFIGS}")
-@pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.name)
-def test_seed_conf_files_build(path):
-    flat = read_seed_conf(path)
-    assert all(value == value.strip() for value in flat.values())
-    cfg = build_config(flat, str(path), allow_seed_keys=True)
-    assert cfg.model.model_name == flat["model_name"] == "minilm"
-    assert cfg.train.seed == int(flat["seed"]) == 15
-    assert cfg.data.lowercase is True
-
-
-@pytest.mark.skipif(not (SEED_CONFIGS / "train_soft_attention.conf").is_file(), reason="seed train conf absent")
-def test_seed_train_conf_values():
-    cfg = build_config(read_seed_conf(SEED_CONFIGS / "train_soft_attention.conf"), "train.conf",
-                       allow_seed_keys=True)
-    assert cfg.train == TrainConfig(num_train_epochs=2, learning_rate=2e-5, adam_epsilon=1e-7, seed=15)
-    assert cfg.model == ModelConfig()  # the paper's soft-attention settings are the defaults
-    assert cfg.data == DataConfig(lowercase=True)
-
-
-def test_unknown_key_in_conf_is_an_error(tmp_path):
-    path = tmp_path / "bad.conf"
-    path.write_text("[config]\nmodel_name = minilm\nsoft_atention = True\n", encoding="utf-8")
-    flat = read_seed_conf(path)
-    assert flat == {"model_name": "minilm", "soft_atention": "True"}
-    with pytest.raises(InputError, match=r"bad\.conf: unknown key 'soft_atention'"):
-        build_config(flat, str(path), allow_seed_keys=True)
-
-
-def test_conf_value_of_wrong_type_is_an_error(tmp_path):
-    path = tmp_path / "bad.conf"
-    path.write_text("[config]\nmax_seq_length = 12.5\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"key 'max_seq_length' expects int, got '12.5'"):
-        build_config(read_seed_conf(path), str(path), allow_seed_keys=True)
-
-
-@pytest.mark.parametrize("content, reason", [
-    (None, "no such file"),
-    (b"model_name = minilm\n", "not an INI file"),
-    (b"[other]\nmodel_name = minilm\n", "expected a [config] section"),
-    (b"[config]\nmodel_name = caf\xe9\n", "not UTF-8"),
-])
-def test_read_seed_conf_errors(tmp_path, content, reason):
-    path = tmp_path / "x.conf"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(InputError) as e:
-        read_seed_conf(path)
-    assert str(e.value).startswith(f"{path}: {reason}")
+def test_the_seed_options_default_off():
+    cfg = build_config({}, "x")
+    assert (cfg.model.attend_sep, cfg.model.sentence_loss) == (False, "bce")
+    assert (cfg.train.eval_steps, cfg.train.warmup_unit) == (0, "steps")

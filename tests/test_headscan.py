@@ -71,6 +71,22 @@ def test_auroc_exact_when_scores_sit_on_the_grid_and_within_bound_otherwise():
         assert abs(rough[head] - exact) <= bound[head] + 1e-12 and bound[head] > 0
 
 
+def test_corr_equals_scipy_pearson_of_clipped_scores_streamed():
+    from scipy.stats import pearsonr
+
+    scores, golds = random_batch(5, b=12, decimals=3)  # some scores negative: clipped to 0 as in the seed
+    acc = HeadAccumulator(2, 2, 3)
+    for start in range(0, 12, 5):
+        acc.update(scores[start:start + 5], golds[start:start + 5])
+    y = np.concatenate(golds)
+    for head in np.ndindex(2, 2, 3):
+        exact = pearsonr(y, np.maximum(np.concatenate(per_head(scores, golds, head)), 0))[0]
+        assert acc.corr()[head] == pytest.approx(exact, abs=1e-9)
+    flat = HeadAccumulator(1, 1, 1)
+    flat.update(torch.full((2, 1, 1, 1, 3), 0.3), [[0, 1, 0], [1, 0]])
+    assert flat.corr().item() == 0.0  # constant scores: the seed's 0
+
+
 def test_streaming_equals_one_update():
     scores, golds = random_batch(3, b=12, decimals=3)
     whole, parts = HeadAccumulator(2, 2, 3), HeadAccumulator(2, 2, 3)
@@ -107,6 +123,7 @@ def test_score_list_row_matches_metrics_module():
     assert row["threshold"] == threshold and row["layer"] is None and row["pooling"] == "random"
     assert row["f1"] == token_metrics(golds, scores, threshold)["f1"]
     assert row["auroc"] == roc_auc_score(np.concatenate(golds), np.concatenate(scores))
+    assert row["corr"] == token_metrics(golds, scores)["corr"] != 0
     assert score_list_row("x", golds, scores, golds, scores, threshold=0.5)["threshold"] == 0.5
 
 

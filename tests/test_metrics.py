@@ -227,3 +227,14 @@ def test_sentence_metrics_random_and_degenerate():
         sentence_metrics([1, 0], [0.5])
     with pytest.raises(InputError):
         sentence_metrics([1, 0], [0.5, float("nan")])
+
+
+def test_corr_is_the_seeds_pearson_of_gold_and_clipped_scores():
+    from scipy.stats import pearsonr
+
+    labels = [[1, 0, 0], [0, 1]]
+    scores = [[0.8, -0.4, 0.1], [0.3, 0.6]]                 # -0.4 counts as 0, as in the seed's MAP and corr
+    expected = pearsonr([1, 0, 0, 0, 1], [0.8, 0.0, 0.1, 0.3, 0.6])[0]
+    assert token_metrics(labels, scores)["corr"] == pytest.approx(expected, abs=1e-12)
+    assert token_metrics(labels, [[0.5, 0.5, 0.5], [0.5, 0.5]])["corr"] == 0.0   # constant scores
+    assert token_metrics([[0, 0], [0]], [[0.1, 0.9], [0.3]])["corr"] == 0.0         # no positive word

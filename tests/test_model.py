@@ -10,7 +10,8 @@ from torch import nn
 from zs_core.batching import collate, encode
 from zs_core.config import ModelConfig
 from zs_core.data import Sentence
-from zs_core.model import FirstTokenHead, SoftAttentionHead, ZeroShotClassifier, attention_losses, build_model
+from zs_core.model import (FirstTokenHead, SoftAttentionHead, ZeroShotClassifier, attention_losses, build_model,
+                           end_tokens)
 
 OFF = ModelConfig(soft_attention_alpha=0.0, soft_attention_gamma=0.0, soft_attention_beta=0.0, zero_delta=0.0)
 
@@ -142,9 +143,7 @@ W, B = 2.0, 0.25                                                  # pre-activati
 
 
 def hand_head(activation: str, square: bool) -> SoftAttentionHead:
-    cfg = ModelConfig(hid_to_attn_dropout=0.0, attention_evidence_size=1, final_hidden_layer_size=T,
-                      attention_activation=activation, square_attention=square)
-    head = SoftAttentionHead(T, cfg)
+    head = SoftAttentionHead(T, evidence_size=1, final_size=T, dropout=0.0, activation=activation, square=square)
     with torch.no_grad():
         head.evidence.weight.copy_(torch.tensor([EVIDENCE_IN]))     # [E=1, D]
         head.evidence.bias.zero_()
@@ -166,8 +165,9 @@ def test_soft_attention_head_by_hand(activation, square):
     head = hand_head(activation, square)
     seen = []
     head.final.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
-    logit, a = head(HIDDEN, HEAD_SCORED)
-    assert logit.shape == (2,) and a.shape == (2, T)
+    out, a = head(HIDDEN, HEAD_SCORED)
+    assert out.shape == (2, 1) and a.shape == (2, T)
+    logit = out[:, 0]
     (sentence,) = seen                                               # [B, D] = the normalised weights
     for b in range(2):
         raw = [ACT[activation](W * math.tanh(x) + B) if HEAD_SCORED[b, t] else 0.0
@@ -212,21 +212,21 @@ def test_linear_unsquared_weights_sum_to_one_when_their_sum_is_negative():
 
 def test_soft_attention_head_without_any_scored_piece_is_finite():
     head = hand_head("soft", True)
-    logit, a = head(HIDDEN, torch.zeros(2, T, dtype=torch.bool))
-    assert a.abs().sum().item() == 0.0 and logit.tolist() == [0.0, 0.0]  # empty sentence vector, tanh(0) = 0
+    out, a = head(HIDDEN, torch.zeros(2, T, dtype=torch.bool))
+    assert a.abs().sum().item() == 0.0 and out.tolist() == [[0.0], [0.0]]  # empty sentence vector, tanh(0) = 0
 
 
 def test_first_token_head_uses_position_zero_and_has_no_token_scores():
-    head = FirstTokenHead(3, ModelConfig(hid_to_attn_dropout=0.0))
+    head = FirstTokenHead(3, dropout=0.0)
     with torch.no_grad():
         head.out.weight.copy_(torch.tensor([[1.0, -2.0, 0.5]]))
         head.out.bias.fill_(0.1)
     hidden = torch.tensor([[[1.0, 1.0, 2.0], [9.0, 9.0, 9.0]],
                            [[0.0, 0.5, -4.0], [9.0, 9.0, 9.0]]])
-    logit, scores = head(hidden, torch.ones(2, 2, dtype=torch.bool))
+    out, scores = head(hidden, torch.ones(2, 2, dtype=torch.bool))
     assert scores is None
     # 1 - 2 + 1 + 0.1 = 0.1; 0 - 1 - 2 + 0.1 = -2.9
-    assert logit.tolist() == pytest.approx([0.1, -2.9], abs=1e-6)
+    assert out[:, 0].tolist() == pytest.approx([0.1, -2.9], abs=1e-6)
 
 
 # --- the whole model ----------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def tiny_model(**changes) -> ZeroShotClassifier:
 def test_sentence_loss_bce_and_mse(loss, expected):
     model = tiny_model(sentence_loss=loss)
     logits, labels = torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0])
-    got = model.loss(logits, None, None, labels, {}).item()
+    got = model.loss(logits, None, None, None, labels, {}).item()
     assert got == pytest.approx(expected, abs=1e-6)
     assert got == pytest.approx({"bce": 1.4100379, "mse": 0.5129015}[loss], abs=1e-6)
 
@@ -292,6 +292,76 @@ def test_padding_does_not_change_a_sentences_outputs(tokenizer):
     torch.testing.assert_close(together["token_scores"][:1, :3], alone["token_scores"], atol=1e-6, rtol=0)
 
 
+# --- the seed's options: attend_sep, ce2 -------------------------------------------------------------
+
+def test_end_tokens_are_the_special_tokens_after_the_first():
+    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [0, 1, 1, 1, 1]])  # the last row padded on the left
+    scored = torch.tensor([[False, True, True, False, False], [False, True, False, False, False],
+                           [False, False, True, True, False]])
+    assert end_tokens(mask, scored).tolist() == [[False, False, False, True, False],
+                                                 [False, False, True, False, False],
+                                                 [False, False, False, False, True]]
+
+
+def test_attend_sep_brings_the_end_token_into_min_max_and_zero_terms():
+    # row 0: SEP at piece 3 holds 7.0 (above every word), row 1: SEP at piece 4 holds 9.0
+    sep = torch.tensor([[False, False, False, True, False], [False, False, False, False, True]])
+    # gamma with SEP: maxes 7.0 (label 1) and 9.0 (label 0) -> (36 + 81) / 2; without: 0.325
+    assert loss_of(scored=SCORED | sep, soft_attention_gamma=1.0) == pytest.approx(58.5, abs=1e-5)
+    low = A.clone()
+    low[0, 3], low[1, 4] = 0.05, 0.1
+    # alpha with SEP: mins 0.05 and 0.1 -> (0.0025 + 0.01) / 2; without: 0.065
+    assert loss_of(a=low, scored=SCORED | sep, soft_attention_alpha=1.0) == pytest.approx(0.00625, abs=1e-7)
+    # zero term, n = 1: smallest squares 0.0025 and 0.01 (the SEPs) -> mean 0.00625
+    assert loss_of(a=low, scored=SCORED | sep, zero_n=1, zero_delta=1.0) == pytest.approx(0.00625, abs=1e-7)
+
+
+def test_attend_sep_changes_loss_and_logit_but_never_a_word_score(tiny_batch):
+    off, on = tiny_model(), tiny_model(attend_sep=True)  # same seed: the same weights
+    (out_off, loss_off), (out_on, loss_on) = off(tiny_batch, tiny_batch["labels"]), on(tiny_batch, tiny_batch["labels"])
+    scored = tiny_batch["word_index"] != -1
+    sep = end_tokens(tiny_batch["attention_mask"], scored)
+    assert sep.sum(dim=1).tolist() == [1, 1, 1]
+    assert not torch.allclose(out_on["sentence_logits"], out_off["sentence_logits"])
+    assert loss_on.item() != pytest.approx(loss_off.item(), abs=1e-6)
+    # a word's score is the same a with or without SEP in the normalisation; SEP itself reports 0
+    torch.testing.assert_close(out_on["token_scores"], out_off["token_scores"])
+    assert (out_on["token_scores"][sep] == 0).all()
+    seen = []
+    on.head.register_forward_hook(lambda module, inputs, output: seen.append(output[1]))
+    on(tiny_batch)
+    assert (seen[0][sep] > 0).all()  # the head itself did attend to SEP
+
+
+def test_ce2_is_cross_entropy_over_two_sigmoid_outputs(tiny_batch):
+    model = tiny_model(sentence_loss="ce2", soft_attention_alpha=0.0, soft_attention_gamma=0.0, zero_delta=0.0)
+    assert model.head.out.out_features == 2
+    pair = torch.tensor([[0.5, 0.7], [0.9, 0.2]])
+    labels = torch.tensor([1.0, 0.0])
+    got = model.loss(pair[:, 1] - pair[:, 0], pair, None, None, labels, {}).item()
+    # -log softmax: row 0 log(1 + e^-0.2), row 1 log(1 + e^-0.7)
+    assert got == pytest.approx((math.log(1 + math.exp(-0.2)) + math.log(1 + math.exp(-0.7))) / 2, abs=1e-6)
+    seen = []
+    model.head.register_forward_hook(lambda module, inputs, output: seen.append(output[0]))
+    outputs, loss = model(tiny_batch, tiny_batch["labels"])
+    sig = torch.sigmoid(seen[0])                                          # [B, 2]
+    torch.testing.assert_close(outputs["sentence_scores"], torch.softmax(sig, dim=1)[:, 1])
+    expected = nn.functional.cross_entropy(sig, tiny_batch["labels"].long())
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+    lo, hi = 1 / (1 + math.e), 1 / (1 + math.exp(-1))                    # softmax of two values in [0, 1]
+    assert ((outputs["sentence_scores"] > lo) & (outputs["sentence_scores"] < hi)).all()
+
+
+def test_ce2_on_the_plain_head_uses_raw_logits(tiny_batch):
+    model = tiny_model(sentence_loss="ce2", soft_attention=False)
+    seen = []
+    model.head.register_forward_hook(lambda module, inputs, output: seen.append(output[0]))
+    outputs, loss = model(tiny_batch, tiny_batch["labels"])
+    torch.testing.assert_close(outputs["sentence_scores"], torch.softmax(seen[0], dim=1)[:, 1])
+    expected = nn.functional.cross_entropy(seen[0], tiny_batch["labels"].long())
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+
+
 # --- initializers -------------------------------------------------------------------------------
 
 def head_weights(initializer: str, seed: int = 3) -> dict[str, torch.Tensor]:
@@ -316,14 +386,16 @@ def test_initializers_are_deterministic_and_differ(initialized):
 
 
 def test_initializer_distributions(initialized):
+    """The seed's names: glorot = xavier normal, xavier = xavier uniform, normal = N(0, 1)."""
     w = {name: weights["final.weight"] for name, weights in initialized.items()}  # [300, 32]: 9,600 values
     bound = math.sqrt(6 / (32 + 300))                                            # 0.1344
     xavier_std = math.sqrt(2 / (32 + 300))                                       # 0.0776
-    assert w["glorot"].abs().max().item() <= bound                               # uniform(-bound, bound)
-    assert w["glorot"].std().item() == pytest.approx(bound / math.sqrt(3), rel=0.03)
-    assert w["xavier"].std().item() == pytest.approx(xavier_std, rel=0.03)      # normal(0, xavier_std)
-    assert (w["xavier"].abs() > bound).float().mean().item() == pytest.approx(0.083, abs=0.015)  # P(|z|>1.73)
-    assert w["normal"].std().item() == pytest.approx(0.02, rel=0.03)
+    assert w["xavier"].abs().max().item() <= bound                               # uniform(-bound, bound)
+    assert w["xavier"].std().item() == pytest.approx(bound / math.sqrt(3), rel=0.03)
+    assert w["glorot"].std().item() == pytest.approx(xavier_std, rel=0.03)      # normal(0, xavier_std)
+    assert (w["glorot"].abs() > bound).float().mean().item() == pytest.approx(0.083, abs=0.015)  # P(|z|>1.73)
+    assert w["normal"].std().item() == pytest.approx(1.0, rel=0.03)
+    assert w["normal"].mean().item() == pytest.approx(0.0, abs=0.03)
 
 
 def test_build_model_leaves_the_global_rng_alone():

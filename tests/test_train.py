@@ -63,7 +63,7 @@ def history(splits, tokenizer):
 
 def test_end_to_end_training_loss_falls(history):
     out, _ = history
-    assert [m["epoch"] for m in out] == [1, 2, 3]
+    assert [m["epoch"] for m in out] == [1, 2, 3] and [m["step"] for m in out] == [8, 16, 24]
     losses = [m["train/loss"] for m in out]
     assert losses[0] > losses[1] > losses[2]
     assert losses[2] < 0.75 * losses[0]
@@ -99,6 +99,48 @@ def test_another_seed_gives_another_run(history, splits, tokenizer):
     out, _ = history
     other = run(splits, tokenizer, seed=16, num_train_epochs=1)
     assert other[0]["train/loss"] != out[0]["train/loss"]
+
+
+def test_eval_steps_evaluates_every_n_steps_and_after_the_last(history, splits, tokenizer):
+    # 64 sentences in batches of 8: 8 steps an epoch, 24 in 3 epochs; every 10 steps and after step 24
+    checks = []
+
+    def on_eval(cfg, model, metrics):
+        items, _ = encode(splits["dev"], tokenizer, cfg.data.max_seq_length)
+        checks.append((metrics, evaluate(model, items, splits["dev"], tokenizer, cfg)))
+
+    stepwise = run(splits, tokenizer, on_epoch=on_eval, eval_steps=10)
+    assert [m["step"] for m in stepwise] == [10, 20, 24]
+    assert [m["epoch"] for m in stepwise] == [1.25, 2.5, 3.0]
+    for metrics, again in checks:  # the model holds the evaluated step's weights
+        assert all(metrics[f"dev/{k}"] == v for k, v in again.items())
+    # evaluating in between changes nothing: the last evaluation is the per-epoch run's last epoch
+    per_epoch, _ = history
+    assert [m["step"] for m in per_epoch] == [8, 16, 24]
+    last = {k: v for k, v in stepwise[-1].items() if k.startswith("dev/")}
+    assert last == {k: v for k, v in per_epoch[-1].items() if k.startswith("dev/")}
+
+
+def test_an_eval_steps_beyond_the_run_still_evaluates_once(splits, tokenizer):
+    out = run(splits, tokenizer, eval_steps=500, num_train_epochs=1)
+    assert [(m["step"], m["epoch"]) for m in out] == [(8, 1.0)]
+
+
+def test_warmup_counts_steps_or_the_seeds_sentences(splits, tokenizer, monkeypatch):
+    import zs_core.train as train_module
+
+    seen = []
+    real = train_module.get_linear_schedule_with_warmup
+    monkeypatch.setattr(train_module, "get_linear_schedule_with_warmup",
+                        lambda opt, warmup, total: seen.append((warmup, total)) or real(opt, warmup, total))
+    run(splits, tokenizer, num_train_epochs=2, warmup_ratio=0.1)
+    run(splits, tokenizer, num_train_epochs=2, warmup_ratio=0.1, warmup_unit="sentences")
+    # 16 optimizer steps: int(0.1 * 16) = 1; the seed: int(0.1 * 64 sentences * 2 epochs) = 12
+    assert seen == [(1, 16), (12, 16)]
+    # the paper's FCE run: 26,509 sentences, batch 16, 20 epochs: the warm-up outlasts the 33,140 steps
+    fce = build_config({"warmup_unit": "sentences", "num_train_epochs": 20}, "t").train
+    assert train_module.warmup_steps(fce, 26509, 1657 * 20) == 53018
+    assert train_module.warmup_steps(replace(fce, warmup_unit="steps"), 26509, 1657 * 20) == 3314
 
 
 def test_nan_weight_raises_non_finite_loss(splits, tokenizer):
@@ -207,6 +249,8 @@ def test_split_metrics_dev_by_hand():
         "tok_precision": 0.5, "tok_recall": 1.0, "tok_f1": 2 / 3, "tok_f05": 2.5 / 4.5,
         # AP: sentence 1 has its positive first (1.0), sentence 3 second (0.5); sentence 2 has none
         "tok_map": 0.75,
+        # Pearson of gold [1,0,0,0,0,0,1] and the scores: cov 3.25/7, variances 10/7 and 3.305/7
+        "tok_corr": 3.25 / math.sqrt(10 * 3.305),
         # F1 at 0.9 (tp 1 of 1 predicted) = F1 at 0.55 (tp 2 of 4) = 2/3: the highest threshold wins
         "threshold": 0.9, "tok_cal_precision": 1.0, "tok_cal_recall": 0.5, "tok_cal_f1": 2 / 3,
         "tok_cal_f05": 1.25 / 1.5,

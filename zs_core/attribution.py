@@ -91,7 +91,11 @@ def lime_text_kernel(original_inp, perturbed_inp, perturbed_interpretable_inp, *
     return math.sqrt(math.exp(-(distance ** 2) / LIME_KERNEL_WIDTH ** 2))
 
 
-def _replacement_id(tokenizer: PreTrainedTokenizerBase, method: str) -> int:
+def _replacement_id(tokenizer: PreTrainedTokenizerBase, method: str, use_pad: bool = False) -> int:
+    if use_pad:
+        if tokenizer.pad_token_id is None:
+            raise InputError(f"{method}: the model's tokenizer has no pad token to replace removed words with")
+        return int(tokenizer.pad_token_id)
     if tokenizer.mask_token_id is not None:
         return int(tokenizer.mask_token_id)
     if method == "ig" and tokenizer.pad_token_id is not None:
@@ -109,11 +113,15 @@ def lime_word_scores(
     model: torch.nn.Module, items: Sequence[Encoded], tokenizer: PreTrainedTokenizerBase,
     n_samples: int = 4096, perturbations_per_eval: int = 512, seed: int = 0,
     device: torch.device | str = "cpu", progress: Progress | None = None, cache: bool = True,
+    replace_with_pad: bool = False,
 ) -> list[list[float]]:
-    """LIME word scores toward P(positive), one list per item (its n_words, cut-off words 0)."""
+    """LIME word scores toward P(positive), one list per item (its n_words, cut-off words 0).
+
+    A removed word's pieces become the mask token, or the pad token with ``replace_with_pad`` (the seed's
+    ``lime_mask_string_use_pad``)."""
     if n_samples < 2:
         raise InputError(f"LIME needs at least 2 samples per sentence, got {n_samples}")
-    mask_id = _replacement_id(tokenizer, "lime")
+    mask_id = _replacement_id(tokenizer, "lime", replace_with_pad)
     model.eval()
     forward = PositiveProbability(model, cache=cache)
     out = []

@@ -1,14 +1,12 @@
 """One frozen dataclass per stage, built from the seed's flat key names.
 
-A flat mapping (a YAML ``fixed:`` block plus sampled search values, or a seed ``.conf`` file) is split
-over the stages by key; an unknown key or a wrong type is an InputError naming it.
+A flat mapping (a YAML ``fixed:`` block plus sampled search values, or a seed ``.conf`` file through
+``zs_core.seed_conf``) is split over the stages by key; an unknown key or a wrong type is an InputError naming it.
 """
 from __future__ import annotations
 
-import configparser
 import dataclasses
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 
@@ -30,7 +28,8 @@ class ModelConfig:
     hid_to_attn_dropout: float = 0.1      # dropout on encoder states before the attention evidence
     attention_evidence_size: int = 100    # width of e = tanh(W_e h)
     final_hidden_layer_size: int = 300    # tanh layer on the attended sentence vector
-    initializer_name: str = "glorot"      # glorot (xavier uniform), xavier (xavier normal), normal
+    initializer_name: str = "glorot"      # as in the seed: glorot = xavier normal, xavier = xavier uniform,
+                                          # normal = N(0, 1)
     attention_activation: str = "soft"    # soft = sigmoid, sharp = exp, linear
     square_attention: bool = True         # square a before normalising it
     freeze_bert_layers_up_to: int = 0     # freeze embeddings and layers [0, N)
@@ -39,7 +38,11 @@ class ModelConfig:
     soft_attention_beta: float = 0.0      # weight of MSE(a, token targets) on first pieces
     zero_n: int = 3                       # how many smallest a per sentence ...
     zero_delta: float = 0.1               # ... are pushed to 0 with this weight
-    sentence_loss: str = "bce"            # bce, or mse (Rei & Soegaard's squared error)
+    sentence_loss: str = "bce"            # bce; mse (Rei & Soegaard's squared error); ce2 (the seed's 2-way
+                                          # cross-entropy over two outputs, sigmoids for soft attention)
+    attend_sep: bool = False              # the seed's: soft attention also attends to the end-of-sentence
+                                          # token (normalisation, sentence vector, alpha/gamma/zero terms);
+                                          # it is never a word, so it never gets a word score
     normalise_labels: bool = False        # beta loss on the normalised attention instead of the raw one
 
 
@@ -49,6 +52,10 @@ class TrainConfig:
     num_train_epochs: int = 3
     learning_rate: float = 2e-5
     warmup_ratio: float = 0.1             # linear warm-up over this share of the steps, then linear decay
+    warmup_unit: str = "steps"            # steps: warmup_ratio x optimizer steps; sentences: the seed's
+                                          # warmup_ratio x (sentences // accumulation) x epochs steps
+    eval_steps: int = 0                   # 0: dev evaluation after every epoch; N: every N optimizer steps
+                                          # and after the last (the seed's save_steps/logging_steps)
     weight_decay: float = 0.1
     adam_epsilon: float = 1e-7
     max_grad_norm: float = 1.0            # gradient clipping (0 = off), as the seed's HF Trainer did
@@ -85,27 +92,21 @@ class RunConfig:
 STAGES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
 KEYS = {f.name: (stage, f) for stage, cls in STAGES.items() for f in fields(cls)}
 
-# Keys of the seed's .conf files that name files, stages or behaviour fixed here; accepted and not used.
-SEED_ONLY_KEYS = frozenset({
-    "experiment_name", "dataset", "dataset_split", "model_path", "datetime", "method", "results_input_dir",
-    "results_input_filename", "preds_output_filename", "eval_results_filename", "eval_results_filaname",
-    "test_label_dummy", "make_all_labels_equal_max", "is_seq_class", "save_steps", "logging_steps",
-    "output_dir", "output_file", "attn_layer_id", "attn_head_id",
-})
+AT_LEAST = {"eval_steps": 0, "zero_n": 0, "num_train_epochs": 1, "per_device_train_batch_size": 1,
+            "per_device_eval_batch_size": 1, "gradient_accumulation_steps": 1}
 CHOICES = {
     "initializer_name": ("glorot", "xavier", "normal"),
     "attention_activation": ("soft", "sharp", "linear"),
-    "sentence_loss": ("bce", "mse"),
+    "sentence_loss": ("bce", "mse", "ce2"),
+    "warmup_unit": ("steps", "sentences"),
 }
 
 
-def build_config(flat: dict[str, Any], source: str, allow_seed_keys: bool = False) -> RunConfig:
+def build_config(flat: dict[str, Any], source: str) -> RunConfig:
     """Split a flat mapping over the stage dataclasses, checking every key and type."""
     per_stage: dict[str, dict[str, Any]] = {name: {} for name in STAGES}
     for key, value in flat.items():
         if key not in KEYS:
-            if allow_seed_keys and key in SEED_ONLY_KEYS:
-                continue
             raise InputError(f"{source}: unknown key {key!r}; expected one of: {', '.join(sorted(KEYS))}")
         stage, field = KEYS[key]
         per_stage[stage][key] = coerce(value, field, source)
@@ -130,6 +131,9 @@ def coerce(value: Any, field: dataclasses.Field, source: str) -> Any:
     allowed = CHOICES.get(field.name)
     if allowed and out not in allowed:
         raise InputError(f"{source}: key {field.name!r} must be one of {', '.join(allowed)}, got {out!r}")
+    low = AT_LEAST.get(field.name)
+    if low is not None and out < low:
+        raise InputError(f"{source}: key {field.name!r} must be at least {low}, got {out!r}")
     return out
 
 
@@ -153,22 +157,3 @@ def _convert(value: Any, kind: str) -> Any:
             raise TypeError(value)
         return value
     raise TypeError(kind)
-
-
-def read_seed_conf(path: str | Path) -> dict[str, str]:
-    """The seed's INI file (section ``[config]``) as a flat dict of raw strings."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # keep key case
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    try:
-        parser.read_string(text, source=str(path))
-    except configparser.Error as err:
-        raise InputError(f"{path}: not an INI file ({str(err).splitlines()[0]})") from None
-    if not parser.has_section("config"):
-        raise InputError(f"{path}: expected a [config] section")
-    return {key: value.strip() for key, value in parser.items("config")}

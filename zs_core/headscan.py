@@ -12,6 +12,7 @@ number of sentences; it lives in numpy on the CPU (a GPU batch's word scores are
   1e-6 .. 1 and a linear grid 0 .. 1 (attention is in [0, 1]); counts at grid thresholds are exact.
 * Calibration: on dev the grid threshold maximising token F1 (ties: the highest); on the reported split
   the counts at that threshold are exact. Top-k limits are not used here (top_k = 0).
+* corr: the seed's Pearson correlation of gold and max(score, 0) over all words, from running sums.
 * AUROC: from the two histograms, scores in one grid bin counted as tied (half a pair each). Pairs in
   different bins are ordered exactly, so |auroc - exact auroc| <= 0.5 * sum_b pos_b * neg_b / (P * N),
   which ``auroc()`` returns beside it (0 when no bin holds both a positive and a negative word).
@@ -48,7 +49,7 @@ __all__ = ["threshold_grid", "sentence_average_precision", "HeadAccumulator", "l
 # Attention cells per map in one batch (B * T^2): 32 sentences of 64 pieces; at 128 pieces, 8 sentences.
 MAX_CELLS = 32 * 64 * 64
 RELEASE_GROWTH = 1.05  # release freed memory when batches got this much longer (each release costs page faults)
-METRIC_KEYS = ("map", "f1", "precision", "recall", "f05", "threshold", "auroc", "n_sentences")
+METRIC_KEYS = ("map", "f1", "precision", "recall", "f05", "threshold", "auroc", "corr", "n_sentences")
 
 
 def threshold_grid(n_geometric: int = 4096, n_linear: int = 1025) -> np.ndarray:
@@ -103,6 +104,7 @@ class HeadAccumulator:
         self._bins = grid.size + 1                                             # bin b: grid[b-1] <= s < grid[b]
         self._hist = np.zeros(self.n * self._bins * 2, dtype=np.int64)         # [N, K+1, neg/pos] flat
         self._ap_sum = np.zeros(self.n, dtype=np.float64)
+        self._sums = np.zeros((5, self.n), dtype=np.float64)                 # words, sum c, c^2, c*y, y
         self.n_with_positive = 0
         self.n_sentences = 0
 
@@ -119,6 +121,11 @@ class HeadAccumulator:
         self._ap_sum += ap[has].sum(0)
         self.n_with_positive += int(has.sum())
         self.n_sentences += b
+        c = np.where(valid[:, None, :], np.maximum(s, 0.0), 0.0)              # [B, N, W]
+        yc = y[:, None, :] * c
+        self._sums[0] += valid.sum()
+        self._sums[1:4] += np.stack([c.sum((0, 2)), (c * c).sum((0, 2)), yc.sum((0, 2))])
+        self._sums[4] += y[valid].sum()
         bins = np.searchsorted(self.thresholds, s, side="right")               # [B, N, W] in 0..K
         head = np.arange(self.n)[None, :, None]
         flat = (head * self._bins + bins) * 2 + y[:, None, :]                  # [B, N, W]
@@ -161,6 +168,15 @@ class HeadAccumulator:
             "threshold": self.thresholds[index],
         }
         return {k: np.asarray(v, dtype=np.float64).reshape(self.shape) for k, v in out.items()}
+
+    def corr(self) -> np.ndarray:
+        """[P, L, H] Pearson correlation of gold (0/1) and max(score, 0); 0 where either is constant."""
+        n, sc, scc, scy, sy = self._sums
+        cov = scy - sc * sy / np.maximum(n, 1)
+        var_c, var_y = scc - sc * sc / np.maximum(n, 1), sy - sy * sy / np.maximum(n, 1)   # y^2 = y
+        den = np.sqrt(np.clip(var_c, 0, None) * np.clip(var_y, 0, None))
+        out = np.divide(cov, den, out=np.zeros(self.n), where=den > 1e-12 * np.maximum(n, 1))
+        return out.reshape(self.shape)
 
     def auroc(self) -> tuple[np.ndarray, np.ndarray]:
         """(auroc, error bound), each [P, L, H]; NaN where the split lacks positive or negative words."""
@@ -255,11 +271,13 @@ def head_rows(dev: HeadAccumulator, split: HeadAccumulator, poolings: Sequence[s
     metrics = split.metrics_at(dev.calibrate())
     average_precision = split.map()
     auc, _ = split.auroc()
+    corr = split.corr()
     rows = []
     for (p, layer, head), value in np.ndenumerate(average_precision):
         row = {"layer": layer, "head": head, "pooling": poolings[p], "map": float(value)}
         row.update({k: float(v[p, layer, head]) for k, v in metrics.items()})
-        row.update(auroc=float(auc[p, layer, head]), n_sentences=split.n_sentences)
+        row.update(auroc=float(auc[p, layer, head]), corr=float(corr[p, layer, head]),
+                   n_sentences=split.n_sentences)
         rows.append(row)
     return rows
 

@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from zs_core.errors import InputError
 
-__all__ = ["token_metrics", "calibrate_threshold", "sentence_metrics", "f_beta"]
+__all__ = ["token_metrics", "calibrate_threshold", "sentence_metrics", "f_beta", "pearson"]
 
 
 def f_beta(tp: int, fp: int, fn: int, beta: float) -> float:
@@ -112,13 +112,23 @@ def _mean_average_precision(y: np.ndarray, s: np.ndarray, sid: np.ndarray, n_sen
     return float(ap[pos > 0].mean())
 
 
+def pearson(y: np.ndarray, s: np.ndarray) -> float:
+    """The seed's ``corr``: Pearson correlation of gold (0/1) and max(score, 0) over all words; 0.0 when
+    either side is constant (or there are no words)."""
+    c = np.maximum(np.asarray(s, dtype=np.float64), 0.0)
+    y = np.asarray(y, dtype=np.float64)
+    if y.size == 0 or np.ptp(y) == 0 or np.ptp(c) == 0:
+        return 0.0
+    return float(np.corrcoef(y, c)[0, 1])
+
+
 def token_metrics(
     labels: Sequence[Sequence[int]],
     scores: Sequence[Sequence[float]],
     threshold: float = 0.5,
     top_k: int = 0,
 ) -> dict:
-    """Micro token precision/recall/F1/F0.5 and MAP over all sentences.
+    """Micro token precision/recall/F1/F0.5, MAP and Pearson ``corr`` over all sentences.
 
     A word is predicted positive when score >= threshold and, for top_k > 0, it is among the
     sentence's ``np.argsort(-s, kind="stable")[:top_k]`` (ties: the earlier word wins).
@@ -136,6 +146,7 @@ def token_metrics(
         "f1": f_beta(tp, fp, fn, 1.0),
         "f05": f_beta(tp, fp, fn, 0.5),
         "map": _mean_average_precision(y, s, sid, n_sent),
+        "corr": pearson(y, s),
         "threshold": float(threshold),
         "top_k": k,
         "n_sentences": int(n_sent),

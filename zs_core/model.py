@@ -17,37 +17,37 @@ ACTIVATIONS = {"soft": torch.sigmoid, "sharp": torch.exp, "linear": lambda x: x}
 
 
 class SoftAttentionHead(nn.Module):
-    def __init__(self, hidden: int, cfg: ModelConfig):
+    def __init__(self, hidden: int, evidence_size: int, final_size: int, dropout: float, activation: str,
+                 square: bool, n_out: int = 1):
         super().__init__()
-        self.dropout = nn.Dropout(cfg.hid_to_attn_dropout)
-        self.evidence = nn.Linear(hidden, cfg.attention_evidence_size)
-        self.weight = nn.Linear(cfg.attention_evidence_size, 1)
-        self.final = nn.Linear(hidden, cfg.final_hidden_layer_size)
-        self.out = nn.Linear(cfg.final_hidden_layer_size, 1)
-        self.activation = ACTIVATIONS[cfg.attention_activation]
-        self.square = cfg.square_attention
+        self.dropout = nn.Dropout(dropout)
+        self.evidence = nn.Linear(hidden, evidence_size)
+        self.weight = nn.Linear(evidence_size, 1)
+        self.final = nn.Linear(hidden, final_size)
+        self.out = nn.Linear(final_size, n_out)
+        self.activation = ACTIVATIONS[activation]
+        self.square = square
 
-    def forward(self, hidden: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """hidden [B, T, D], scored [B, T] bool -> (sentence logit [B], token score a [B, T])."""
+    def forward(self, hidden: torch.Tensor, attended: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden [B, T, D], attended [B, T] bool -> (sentence outputs [B, n_out], token score a [B, T])."""
         h = self.dropout(hidden)
         e = torch.tanh(self.evidence(h))                                   # [B, T, E]
         a = self.activation(self.weight(e).squeeze(-1))                    # [B, T]
-        a = a.masked_fill(~scored, 0.0)
+        a = a.masked_fill(~attended, 0.0)
         weights = a * a if self.square else a
         weights = weights / _nonzero(weights.sum(dim=1, keepdim=True))   # sums to 1 whatever its sign
         sentence = (weights.unsqueeze(-1) * h).sum(dim=1)                  # [B, D]
-        logit = self.out(torch.tanh(self.final(sentence))).squeeze(-1)     # [B]
-        return logit, a
+        return self.out(torch.tanh(self.final(sentence))), a               # [B, n_out], [B, T]
 
 
 class FirstTokenHead(nn.Module):
-    def __init__(self, hidden: int, cfg: ModelConfig):
+    def __init__(self, hidden: int, dropout: float, n_out: int = 1):
         super().__init__()
-        self.dropout = nn.Dropout(cfg.hid_to_attn_dropout)
-        self.out = nn.Linear(hidden, 1)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, n_out)
 
-    def forward(self, hidden: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self.out(self.dropout(hidden[:, 0])).squeeze(-1), None      # [B]
+    def forward(self, hidden: torch.Tensor, attended: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.out(self.dropout(hidden[:, 0])), None                  # [B, n_out]
 
 
 class ZeroShotClassifier(nn.Module):
@@ -56,28 +56,54 @@ class ZeroShotClassifier(nn.Module):
         self.cfg = cfg
         self.encoder = encoder
         hidden = int(encoder.config.hidden_size)
-        self.head = SoftAttentionHead(hidden, cfg) if cfg.soft_attention else FirstTokenHead(hidden, cfg)
+        n_out = 2 if cfg.sentence_loss == "ce2" else 1
+        if cfg.soft_attention:
+            self.head = SoftAttentionHead(hidden, cfg.attention_evidence_size, cfg.final_hidden_layer_size,
+                                          cfg.hid_to_attn_dropout, cfg.attention_activation, cfg.square_attention,
+                                          n_out)
+        else:
+            self.head = FirstTokenHead(hidden, cfg.hid_to_attn_dropout, n_out)
         init_weights(self.head, cfg.initializer_name)
 
     def forward(self, batch: dict[str, torch.Tensor], labels: torch.Tensor | None = None):
-        """Returns ({"sentence_logits" [B], "sentence_scores" [B], "token_scores" [B, T] or None}, loss)."""
+        """Returns ({"sentence_logits" [B], "sentence_scores" [B], "token_scores" [B, T] or None}, loss).
+
+        token_scores is a on word pieces and 0 elsewhere (an attended end-of-sentence token included).
+        """
         hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         scored = batch["word_index"] != NO_WORD                            # [B, T] real word pieces only
-        logit, a = self.head(hidden, scored)
-        outputs = {"sentence_logits": logit, "sentence_scores": torch.sigmoid(logit), "token_scores": a}
+        attended = scored | end_tokens(batch["attention_mask"], scored) if self.cfg.attend_sep else scored
+        out, a = self.head(hidden, attended)                               # [B, n_out], [B, T]
+        if self.cfg.sentence_loss == "ce2":
+            # the seed: two outputs (sigmoids on the soft-attention head), cross-entropy over them; the
+            # positive probability is their softmax, so >= 0.5 exactly when the positive output wins
+            pair = torch.sigmoid(out) if self.cfg.soft_attention else out  # [B, 2]
+            logit = pair[:, 1] - pair[:, 0]                                 # [B]
+        else:
+            pair, logit = None, out.squeeze(-1)                             # [B]
+        words = None if a is None else a.masked_fill(~scored, 0.0)
+        outputs = {"sentence_logits": logit, "sentence_scores": torch.sigmoid(logit), "token_scores": words}
         if labels is None:
             return outputs, None
-        return outputs, self.loss(logit, a, scored, labels, batch)
+        return outputs, self.loss(logit, pair, a, attended, labels, batch)
 
-    def loss(self, logit, a, scored, labels, batch) -> torch.Tensor:
+    def loss(self, logit, pair, a, attended, labels, batch) -> torch.Tensor:
         cfg = self.cfg
-        if cfg.sentence_loss == "mse":
+        if cfg.sentence_loss == "ce2":
+            loss = F.cross_entropy(pair, labels.long())
+        elif cfg.sentence_loss == "mse":
             loss = F.mse_loss(torch.sigmoid(logit), labels)
         else:
             loss = F.binary_cross_entropy_with_logits(logit, labels)
         if a is None:
             return loss
-        return loss + attention_losses(a, scored, labels, cfg, batch.get("token_targets"), batch.get("target_mask"))
+        return loss + attention_losses(a, attended, labels, cfg, batch.get("token_targets"), batch.get("target_mask"))
+
+
+def end_tokens(attention_mask: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+    """[B, T] True on the special tokens after the first one ([SEP] / </s> of a single sentence)."""
+    special = attention_mask.bool() & ~scored                               # [B, T]
+    return special & (special.long().cumsum(dim=1) > 1)
 
 
 def attention_losses(
@@ -86,7 +112,7 @@ def attention_losses(
 ) -> torch.Tensor:
     """alpha * mean(min_t a)^2 + gamma * mean(max_t a - y)^2 + beta * MSE(a, targets) + zero term.
 
-    a, scored: [B, T]; labels [B]; min, max and the zero term run over scored pieces only.
+    a, scored: [B, T]; labels [B]; min, max and the zero term run over the attended (``scored``) positions.
     """
     inf = torch.tensor(float("inf"), dtype=a.dtype, device=a.device)
     a_min = torch.where(scored, a, inf).min(dim=1).values                  # [B]
@@ -114,16 +140,14 @@ def _nonzero(total: torch.Tensor) -> torch.Tensor:
     return torch.where(total == 0, torch.ones_like(total), total)
 
 
+INITIALIZERS = {"glorot": nn.init.xavier_normal_, "xavier": nn.init.xavier_uniform_, "normal": nn.init.normal_}
+
+
 def init_weights(module: nn.Module, name: str) -> None:
-    """glorot: xavier uniform; xavier: xavier normal; normal: N(0, 0.02). Biases start at 0."""
+    """The seed's names: glorot = xavier normal, xavier = xavier uniform, normal = N(0, 1). Biases start at 0."""
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
-            if name == "glorot":
-                nn.init.xavier_uniform_(layer.weight)
-            elif name == "xavier":
-                nn.init.xavier_normal_(layer.weight)
-            else:
-                nn.init.normal_(layer.weight, std=0.02)
+            INITIALIZERS[name](layer.weight)
             nn.init.zeros_(layer.bias)
 
 

@@ -1,9 +1,8 @@
-"""Word-score files (the seed's stages 2 and 3): one attention head's scores, the seed's .conf paths,
-writing a prediction as TSV + Parquet, reading one back, checking it against gold, scoring it.
+"""Word-score files (the seed's stages 2 and 3): one attention head's scores, writing a prediction as
+TSV + Parquet, reading one back, checking it against gold, scoring it.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zs_core.config import build_config, read_seed_conf
 from zs_core.data import Sentence, read_tsv, write_word_scores_tsv
 from zs_core.errors import InputError
 from zs_core.metrics import calibrate_threshold, token_metrics
@@ -25,31 +23,6 @@ if TYPE_CHECKING:  # torch and transformers load only where a model runs (evalua
     from zs_core.batching import Encoded
 
 PARQUET_META_KEY = b"zs_sweep"  # Parquet schema metadata: JSON saying how the scores were made
-PLACEHOLDERS = ("method", "experiment_name", "model_name", "dataset_name", "datetime")
-
-
-def seed_conf(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[str, str]:
-    """A seed stage's .conf with ``key=value`` overrides; every key and type checked by build_config."""
-    flat = read_seed_conf(path)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"{item!r}: expected key=value")
-        flat[key.strip()] = value.strip()
-    build_config(flat, str(path), allow_seed_keys=True)
-    return flat
-
-
-def fill_placeholders(template: str, conf: dict[str, str], now: dt.datetime | None = None) -> str:
-    """The seed's ``{method}`` ``{experiment_name}`` ``{model_name}`` ``{dataset_name}`` ``{datetime}`` in a
-    path, from the conf (dataset_name = ``dataset``; datetime = ``datetime`` when given, else now)."""
-    stamp = (now or dt.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
-    values = {"method": conf.get("method", ""), "experiment_name": conf.get("experiment_name", ""),
-              "model_name": conf.get("model_name", ""), "dataset_name": conf.get("dataset", ""),
-              "datetime": conf.get("datetime") or stamp}
-    for key in PLACEHOLDERS:
-        template = template.replace("{" + key + "}", values[key])
-    return template
 
 
 def head_word_scores(

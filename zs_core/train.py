@@ -41,7 +41,7 @@ def split_metrics(
 
     ``threshold=None, calibrate=True`` calibrates on these very sentences (dev); to score test pass dev's
     threshold and ``calibrate=False`` (test never picks its own threshold).
-    Keys: sent_*, tok_* (fixed threshold), tok_cal_* and threshold (calibrated), n_sentences.
+    Keys: sent_*, tok_* (fixed threshold; map and corr need none), tok_cal_* and threshold (calibrated), n_sentences.
     """
     out = {f"sent_{k}": v for k, v in sentence_metrics([s.label for s in sentences], probs).items()}
     out["n_sentences"] = len(sentences)
@@ -50,7 +50,7 @@ def split_metrics(
     gold = [list(s.gold) for s in sentences]
     top_k = cfg.eval.top_count
     fixed = token_metrics(gold, words, threshold=cfg.eval.importance_threshold, top_k=top_k)
-    out.update({f"tok_{k}": fixed[k] for k in ("precision", "recall", "f1", "f05", "map")})
+    out.update({f"tok_{k}": fixed[k] for k in ("precision", "recall", "f1", "f05", "map", "corr")})
     if threshold is None and calibrate and fixed["n_positive"] > 0:
         threshold = calibrate_threshold(gold, words, top_k=top_k)
     if threshold is not None:
@@ -78,9 +78,11 @@ def train(
     cfg: RunConfig, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
     splits: dict[str, list[Sentence]], device: str | torch.device = "cpu",
 ) -> Iterator[dict[str, float]]:
-    """Fine-tune ``model`` on splits["train"]; after each epoch yield train loss, dev metrics, seconds.
+    """Fine-tune ``model`` on splits["train"]; at every dev evaluation yield train loss, dev metrics, seconds.
 
-    The model holds that epoch's weights while the caller handles the yielded dict (save it if best).
+    Evaluations come after every epoch, or with ``eval_steps`` = N every N optimizer steps and after the
+    last one. ``step`` counts optimizer steps; ``epoch`` is the (fractional) number of epochs done.
+    The model holds the evaluated weights while the caller handles the yielded dict (save it if best).
     Raises NonFiniteLoss as soon as a loss is NaN or infinite.
     """
     tc = cfg.train
@@ -91,16 +93,18 @@ def train(
     model.to(device)
     optimizer = make_optimizer(model, cfg)
     n_batches = math.ceil(len(train_items) / tc.per_device_train_batch_size)
-    total_steps = math.ceil(n_batches / tc.gradient_accumulation_steps) * tc.num_train_epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
+    steps_per_epoch = math.ceil(n_batches / tc.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * tc.num_train_epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(tc, len(train_items), total_steps),
+                                                total_steps)
     mask_rng = torch.Generator().manual_seed(tc.seed)
+    every = tc.eval_steps or steps_per_epoch
+    step, losses, sentences, start = 0, [], 0, time.perf_counter()
     for epoch in range(tc.num_train_epochs):
-        start = time.perf_counter()
         model.train()
-        losses = []
         stream = batches(train_items, tokenizer, tc.per_device_train_batch_size, shuffle=True,
                          group_by_length=tc.group_by_length, seed=tc.seed * 1000 + epoch)
-        for step, (_, batch) in enumerate(stream):
+        for i, (_, batch) in enumerate(stream):
             if cfg.data.do_mask_words and cfg.data.mask_prob > 0:
                 batch = mask_words(batch, tokenizer.mask_token_id, cfg.data.mask_prob, mask_rng)
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -109,23 +113,39 @@ def train(
                 raise NonFiniteLoss(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")
             (loss / tc.gradient_accumulation_steps).backward()
             losses.append(loss.item())
-            if (step + 1) % tc.gradient_accumulation_steps == 0 or step + 1 == n_batches:
-                if tc.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-        train_seconds = time.perf_counter() - start
-        dev = evaluate(model, dev_items, splits["dev"], tokenizer, cfg, device)
-        yield {
-            "epoch": epoch + 1,
-            "train/loss": sum(losses) / max(len(losses), 1),
-            "train/sentences_per_s": len(train_items) / train_seconds,
-            "train/truncated_words": truncated,
-            **{f"dev/{k}": v for k, v in dev.items()},
-            "dev/truncated_words": dev_truncated,
-            "seconds": time.perf_counter() - start,
-        }
+            sentences += len(batch["labels"])
+            if (i + 1) % tc.gradient_accumulation_steps and i + 1 != n_batches:
+                continue
+            if tc.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if step % every and step != total_steps:
+                continue
+            train_seconds = time.perf_counter() - start
+            dev = evaluate(model, dev_items, splits["dev"], tokenizer, cfg, device)
+            yield {
+                "epoch": step / steps_per_epoch,
+                "step": step,
+                "train/loss": sum(losses) / max(len(losses), 1),
+                "train/sentences_per_s": sentences / train_seconds,
+                "train/truncated_words": truncated,
+                **{f"dev/{k}": v for k, v in dev.items()},
+                "dev/truncated_words": dev_truncated,
+                "seconds": time.perf_counter() - start,
+            }
+            model.train()
+            losses, sentences, start = [], 0, time.perf_counter()
+
+
+def warmup_steps(tc, n_sentences: int, total_steps: int) -> int:
+    """Warm-up length in optimizer steps: warmup_ratio of them, or the seed's arithmetic (``sentences``),
+    warmup_ratio x (sentences // accumulation) x epochs, longer than the run when batches hold > 10 sentences."""
+    if tc.warmup_unit == "sentences":
+        return int(tc.warmup_ratio * (n_sentences // tc.gradient_accumulation_steps * tc.num_train_epochs))
+    return int(tc.warmup_ratio * total_steps)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
@@ -139,11 +159,12 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
 
 
 def load_token_targets(cfg: RunConfig, train: Sequence[Sentence]) -> list[list[float]] | None:
-    """Word-score targets for the beta loss from ``token_input_dir/token_input_filename`` (or None)."""
+    """Word-score targets for the beta loss from ``token_input_dir/token_input_filename`` (or None); a
+    ``{mode}`` in the file name is the split, ``train``, as in the seed."""
     tc = cfg.train
     if not (tc.token_input_dir and tc.token_input_filename and cfg.model.soft_attention_beta):
         return None
-    path = Path(tc.token_input_dir) / tc.token_input_filename
+    path = Path(tc.token_input_dir) / tc.token_input_filename.replace("{mode}", "train")  # the seed's placeholder
     scored = read_tsv(path)
     if len(scored) != len(train):
         raise InputError(f"{path}: {len(scored)} sentences, but the train split has {len(train)}")

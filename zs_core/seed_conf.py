@@ -1,0 +1,129 @@
+"""The seed's .conf files (INI, one ``[config]`` section) with the meaning they had in the seed.
+
+``seed_config(raw, source, stage)`` turns a .conf into zs-sweep's flat config keys:
+
+* an omitted key takes the seed's default, not zs-sweep's (``SEED_DEFAULTS``);
+* what the seed's code always did becomes explicit (``SEED_BEHAVIOUR``): soft attention over the
+  end-of-sentence token too, a 2-way cross-entropy sentence loss, warm-up counted in sentences;
+* ``logging_steps`` (the seed evaluated and saved every that many steps) becomes ``eval_steps``;
+* keys that name files, stages or prediction settings are accepted and left to the command that uses them
+  (``SEED_ONLY_KEYS``); settings zs-sweep cannot reproduce yet are refused with one line.
+"""
+from __future__ import annotations
+
+import configparser
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from zs_core.config import build_config
+from zs_core.errors import InputError
+
+STAGES = ("train", "predict", "evaluate")
+PLACEHOLDERS = ("method", "experiment_name", "model_name", "dataset_name", "datetime")
+# The seed's own defaults for keys a .conf may omit (its code read them with config_dict.get(key, default)).
+SEED_DEFAULTS = {"soft_attention": False, "square_attention": False, "soft_attention_alpha": 0.0,
+                 "soft_attention_gamma": 0.0, "soft_attention_beta": 0.0, "zero_n": 0, "zero_delta": 0.0}
+# What the seed's code did whatever its .conf said; options (off by default) in zs-sweep's YAML.
+SEED_BEHAVIOUR = {"attend_sep": True, "sentence_loss": "ce2", "warmup_unit": "sentences"}
+# Keys of the seed's .conf files that name files, stages or settings of another command; accepted here.
+# soft_attentiong_beta is the seed's misspelling in one evaluation file; the seed read soft_attention_beta
+# only, so it set nothing there, and sets nothing here.
+SEED_ONLY_KEYS = frozenset({
+    "experiment_name", "dataset", "dataset_split", "model_path", "datetime", "method", "results_input_dir",
+    "results_input_filename", "preds_output_filename", "eval_results_filename", "eval_results_filaname",
+    "test_label_dummy", "make_all_labels_equal_max", "is_seq_class", "save_steps", "logging_steps",
+    "output_dir", "output_file", "attn_layer_id", "attn_head_id", "lime_num_samples",
+    "lime_mask_string_use_pad", "soft_attentiong_beta",
+})
+
+
+def read_seed_conf(path: str | Path) -> dict[str, str]:
+    """The seed's INI file (section ``[config]``) as a flat dict of raw strings."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # keep key case
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as err:
+        raise InputError(f"{path}: not an INI file ({str(err).splitlines()[0]})") from None
+    if not parser.has_section("config"):
+        raise InputError(f"{path}: expected a [config] section")
+    return {key: value.strip() for key, value in parser.items("config")}
+
+
+def seed_flag(raw: dict[str, str], key: str, source: str, default: bool) -> bool:
+    """A True/False key of a seed .conf."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return default
+    if value.lower() not in ("true", "false"):
+        raise InputError(f"{source}: key {key!r} expects True or False, got {value!r}")
+    return value.lower() == "true"
+
+
+def seed_int(raw: dict[str, str], key: str, source: str) -> int | None:
+    """A whole-number key of a seed .conf (None when absent)."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value, 10)
+    except ValueError:
+        raise InputError(f"{source}: key {key!r} expects a whole number, got {value!r}") from None
+
+
+def check_supported(raw: dict[str, str], source: str, stage: str) -> None:
+    """Refuse, in one line, what a stage would silently get wrong."""
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r}; expected one of {', '.join(STAGES)}")
+    if stage in ("train", "predict") and not seed_flag(raw, "is_seq_class", source, True):
+        raise InputError(f"{source}: is_seq_class = False (a token-level classifier trained on gold token "
+                         f"labels) is not supported yet; zs-sweep trains sentence classifiers only")
+    if stage == "train" and not seed_flag(raw, "make_all_labels_equal_max", source, True):
+        raise InputError(f"{source}: make_all_labels_equal_max = False (the sentence label taken from the "
+                         f"first token) is not supported; zs-sweep labels a sentence positive when any word is")
+
+
+def seed_config(raw: dict[str, str], source: str, stage: str = "train") -> dict[str, Any]:
+    """A seed .conf's config keys, with the seed's meaning, as raw values for ``build_config``."""
+    check_supported(raw, source, stage)
+    flat: dict[str, Any] = {**SEED_DEFAULTS, **SEED_BEHAVIOUR}
+    flat.update({k: v for k, v in raw.items() if k not in SEED_ONLY_KEYS and v != ""})  # empty: omitted
+    steps = seed_int(raw, "logging_steps", source)  # the seed saved and evaluated every logging_steps
+    if steps is not None and stage == "train":
+        if steps < 1:
+            raise InputError(f"{source}: key 'logging_steps' must be at least 1, got {steps}")
+        flat["eval_steps"] = steps
+    return flat
+
+
+def stage_conf(path: str | os.PathLike, stage: str, overrides: Sequence[str] = ()) -> dict[str, str]:
+    """A seed stage's .conf with ``key=value`` overrides applied, every config key and type checked; the raw
+    strings, for the command to pick its own keys from."""
+    raw = read_seed_conf(path)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{item!r}: expected key=value")
+        raw[key.strip()] = value.strip()
+    build_config(seed_config(raw, str(path), stage), str(path))
+    return raw
+
+
+def fill_placeholders(template: str, conf: dict[str, str], now: dt.datetime | None = None) -> str:
+    """The seed's ``{method}`` ``{experiment_name}`` ``{model_name}`` ``{dataset_name}`` ``{datetime}`` in a
+    path, from the conf (dataset_name = ``dataset``; datetime = ``datetime`` when given, else now)."""
+    stamp = (now or dt.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+    values = {"method": conf.get("method", ""), "experiment_name": conf.get("experiment_name", ""),
+              "model_name": conf.get("model_name", ""), "dataset_name": conf.get("dataset", ""),
+              "datetime": conf.get("datetime") or stamp}
+    for key in PLACEHOLDERS:
+        template = template.replace("{" + key + "}", values[key])
+    return template
