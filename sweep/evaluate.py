@@ -6,7 +6,8 @@
   python -m sweep.evaluate --config eval_soft_attention.conf [key=value ...]
 
 Checks that predictions and gold hold the same sentences and words (else names the first difference with
-its line in both files), then prints one JSON object: precision, recall, f1, f05, map, threshold, top_k,
+its line in both files), then prints one JSON object: precision, recall, f1, f05, map, corr (the seed's
+Pearson correlation of gold and max(score, 0) over all words), threshold, top_k,
 n_sentences, n_tokens, n_positive, and with --calibrate-on cal_threshold, cal_precision, cal_recall, cal_f1,
 cal_f05 (the threshold that maximises token F1 on the dev pair, applied here).
 """

@@ -59,6 +59,8 @@ def test_evaluate_hand_computed(tmp_path, capsys):
     assert m["precision"] == pytest.approx(1 / 2) and m["recall"] == pytest.approx(2 / 3)
     assert m["f1"] == pytest.approx(4 / 7) and m["f05"] == pytest.approx(10 / 19)
     assert m["map"] == pytest.approx(2 / 3) and m["threshold"] == 0.5
+    # corr: Pearson of gold 1 0 1 0 0 0 1 and the scores: cov 2.4/7, variances 12/7 and 3.28/7
+    assert m["corr"] == pytest.approx(2.4 / np.sqrt(12 * 3.28))
     assert (m["n_sentences"], m["n_tokens"]) == (2, 7)
     assert json.loads(out.read_text()) == m
     # top 1 per sentence: s0 keeps .9 (+), s1 keeps .7 (-): tp 1, fp 1, fn 2 -> P 1/2, R 1/3
@@ -222,6 +224,29 @@ def test_seed_confs_predict_then_evaluate(task, tmp_path, capsys):
     assert json.loads((written.parent / "token_results.txt").read_text()) == m
     conf = SEED_CONFIGS / "pred_soft_attention.conf"
     assert "unknown key 'no_such_key'" in bad(capsys, predict.main, "--config", conf, "no_such_key=1")
+
+
+def test_a_seed_lime_conf_sets_samples_and_the_pad_replacement(task, tmp_path):
+    import pyarrow.parquet as pq
+
+    conf = ROOT / "tests" / "seed_confs" / "lime_wnut16_test.conf"
+    data = ["--data-dir", task["data"], "--positive-labels", "i", "--limit", "3", "--no-progress"]
+    runs = {"conf": ["--config", conf, f"model_path={task['checkpoint']}"],
+            "flags": ["--model", task["checkpoint"], "--method", "lime", "--lime-samples", 48, "--lime-replace", "pad"],
+            "mask": ["--model", task["checkpoint"], "--method", "lime", "--lime-samples", 48]}
+    scores, meta = {}, {}
+    for name, argv in runs.items():
+        out = tmp_path / f"{name}.tsv"
+        assert predict.main([str(a) for a in [*argv, *data, "--output", out]]) == 0
+        table = pq.read_table(out.with_suffix(".parquet"))
+        scores[name] = table.column("score").to_pylist()
+        meta[name] = json.loads(table.schema.metadata[b"zs_sweep"])
+    assert (meta["conf"]["lime_samples"], meta["conf"]["baseline"]) == (48, "pad token")
+    assert meta["conf"]["seed"] == 3  # the conf's seed draws LIME's samples
+    assert scores["mask"] != scores["flags"]  # the pad token is another perturbation than the mask token
+    again = tmp_path / "seed3.tsv"
+    assert predict.main([str(a) for a in [*runs["flags"], "--seed", 3, *data, "--output", again]]) == 0
+    assert read_tsv(again) == read_tsv(tmp_path / "conf.tsv")
 
 
 @pytest.mark.slow

@@ -84,3 +84,32 @@ def test_bad_arguments(tmp_path, capsys):
     assert quality.main(["--data-root", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
     assert "expected train.tsv, dev.tsv and test.tsv" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_learning_curve_and_ablation_tables(home):
+    curves = pd.DataFrame({"trial_id": ["a", "a", "b", "b"], "seed": [9, 9, 1, 1], "step": [500, 1000, 500, 1000],
+                           "epoch": [0.3, 0.6, 0.3, 0.6], "dev/sent_f1": [0.80, 0.82, 0.78, 0.84],
+                           **{f"dev/tok_{k}": [0.1, 0.2, 0.3, 0.4] for k in ("precision", "recall", "f1", "cal_f1",
+                                                                              "map")}})
+    curves.to_parquet(home / "final" / "curves.parquet")
+    board = pd.read_parquet(home / "final" / "leaderboard.parquet")
+    board["seed"], board["best_step"] = [9, 1, 2, None], [1000, 1000, 500, None]
+    board.to_parquet(home / "final" / "leaderboard.parquet")
+    (home / "ablation").mkdir()
+    grid = pd.DataFrame({"method": ["soft_attention"] * 3 + ["random"], "seed": [9, 9, 9, None],
+                         "num_train_epochs": [1, 1, 1, None], "square_attention": [True, False, False, None],
+                         "zero_delta": [0.0, 0.1, 0.0, None], "attend_sep": [True, True, False, None],
+                         "sentence_loss": ["ce2", "ce2", "bce", None], "dev/sent_f1": [0.7, 0.9, 0.8, 0.5],
+                         **{f"test/{k}": [0.1, 0.3, 0.2, 0.0] for k in ("sent_f1", "tok_precision", "tok_recall",
+                                                                         "tok_f1", "tok_map", "tok_corr")}})
+    grid.to_parquet(home / "ablation" / "leaderboard.parquet")
+    table = task_table("fce", home, PRESET)
+    assert "P 20.76, R 85.36, F1 33.31" in table
+    curve = [x for x in table.splitlines() if x.startswith("| 0.")]
+    # step 500: sent F1 0.80 and 0.78 -> 79.00 ± 1.41; tok F1 0.1 and 0.3 -> 20.00 ± 14.14; seed 2 kept it
+    assert curve[0].startswith("| 0.30 | 500 | 79.00 ± 1.41 |") and "| 20.00 ± 14.14 |" in curve[0]
+    assert curve[0].endswith("| 2 |") and curve[1].endswith("| 1, 9 |")
+    ablation = [x for x in table.splitlines() if x.startswith(("| True", "| False"))]
+    assert len(ablation) == 3  # no random row; best dev sentence F1 first
+    assert ablation[0].startswith("| False | 0.1 | True | ce2 | 90.00 | 30.00 |")
+    assert ablation[-1].startswith("| True | 0.0 | True | ce2 | 70.00 |")

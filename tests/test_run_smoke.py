@@ -151,3 +151,30 @@ def test_seeds_are_grouped_in_the_by_config_table(seeds_run):
         same = runs[runs["learning_rate"] == row["learning_rate"]]
         assert row["dev/sent_f1_mean"] == pytest.approx(same["dev/sent_f1"].mean())
         assert row["dev/tok_map_std"] == pytest.approx(same["dev/tok_map"].std())
+
+
+@pytest.fixture(scope="module")
+def steps_run(tmp_path_factory):
+    """Dev evaluation every 3 optimizer steps: 32 sentences in batches of 8 = 4 steps an epoch, 2 epochs."""
+    folder = tmp_path_factory.mktemp("steps")
+    space = write_space(folder, "steps", fixed={"model_name": "tiny-random", "num_train_epochs": 2, "eval_steps": 3,
+                                                "per_device_train_batch_size": 8, "learning_rate": 3.0e-3},
+                        tune={"searcher": "grid", "scheduler": "fifo", "seeds": [1, 2],
+                              "resources_per_trial": {"cpu": 1}, "keep_top_k": 2})
+    run_sweep(space, "--output", folder / "out")
+    return folder / "out" / "steps"
+
+
+@pytest.mark.slow
+def test_step_wise_evaluation_gives_a_curve_row_each_and_names_the_best_step(steps_run):
+    curves = pd.read_parquet(steps_run / "curves.parquet")
+    runs = trials(board(steps_run))
+    assert len(runs) == 2 and (runs["status"] == "TERMINATED").all() and (runs["epochs_run"] == 2).all()
+    for _, row in runs.iterrows():
+        curve = curves[curves["trial_id"] == row["trial_id"]].sort_values("step")
+        assert curve["step"].tolist() == [3, 6, 8] and curve["epoch"].tolist() == [0.75, 1.5, 2.0]
+        best = curve.loc[curve["dev/sent_f1"].idxmax()]
+        assert row["best_step"] == best["step"] and row["best_epoch"] == best["epoch"]
+        assert row["dev/tok_map"] == pytest.approx(best["dev/tok_map"]) and row["dev/tok_corr"] == best["dev/tok_corr"]
+        assert pd.notna(row["test/tok_corr"])
+    assert str(board(steps_run)["best_step"].dtype) == "Int64"
