@@ -181,7 +181,7 @@ def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[l
     from zs_core.attribution import ig_word_scores, lime_word_scores
     from zs_core.batching import encode
     from zs_core.config import DataConfig, EvalConfig
-    from zs_core.predictions import head_word_scores
+    from zs_core.scores import head_word_scores
     from zs_core.scores import predict, random_word_scores
 
     meta = {"method": args.method, "model": args.model, "split": args.split, "seed": args.seed}

@@ -144,7 +144,7 @@ def example_scores(checkpoint: Path, spec: DataSpec, n: int, lime_samples: int, 
     from zs_core.checkpoint import load_checkpoint
     from zs_core.data import load_splits
     from zs_core.encoders import layer_head_counts
-    from zs_core.predictions import head_word_scores
+    from zs_core.scores import head_word_scores
     from zs_core.scores import predict
 
     model, tokenizer, cfg = load_checkpoint(checkpoint, attentions=True)

@@ -1,12 +1,12 @@
-"""Word-score files (the seed's stages 2 and 3): one attention head's scores, writing a prediction as
-TSV + Parquet, reading one back, checking it against gold, scoring it.
+"""Word-score files (the seed's stages 2 and 3): writing a prediction as TSV + Parquet, reading one back,
+checking it against gold, scoring it.
 """
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,31 +15,7 @@ from zs_core.data import Sentence, read_tsv, write_word_scores_tsv
 from zs_core.errors import InputError
 from zs_core.metrics import calibrate_threshold, token_metrics
 
-if TYPE_CHECKING:  # torch and transformers load only where a model runs (evaluation needs neither)
-    import torch
-    from transformers import PreTrainedModel
-    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
-
-    from zs_core.batching import Encoded
-
 PARQUET_META_KEY = b"zs_sweep"  # Parquet schema metadata: JSON saying how the scores were made
-
-
-def head_word_scores(
-    encoder: PreTrainedModel, items: Sequence[Encoded], tokenizer: PreTrainedTokenizerBase, layer: int,
-    head: int, pooling: str = "received", batch_size: int = 64, device: torch.device | str = "cpu",
-) -> list[list[float]]:
-    """One attention head's word scores (layer and head count from 0), from the all-heads single pass."""
-    from zs_core.scores import POOLINGS, iter_head_scores
-
-    if pooling not in POOLINGS:
-        raise InputError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
-    out: list[list[float]] = [[] for _ in items]
-    for idx, words in iter_head_scores(encoder, items, tokenizer, batch_size, device, poolings=(pooling,)):
-        chosen = words[:, 0, layer, head].cpu()                                         # [B, W]
-        for row, i in enumerate(idx):
-            out[i] = chosen[row, : items[i].n_words].tolist()
-    return out
 
 
 def parquet_path(tsv_path: str | os.PathLike) -> Path:

@@ -9,6 +9,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from zs_core.batching import NO_WORD, Encoded, batches, pieces_to_words
+from zs_core.errors import InputError
 
 POOLINGS = ("received", "cls")
 
@@ -81,6 +82,21 @@ def iter_head_scores(
         pieces = head_piece_scores(out.attentions, batch["attention_mask"], poolings)     # [B, P, L, H, T]
         n_words = max(items[i].n_words for i in idx)
         yield idx, pieces_to_words(pieces.float(), batch["word_index"], n_words)          # [B, P, L, H, W]
+
+
+def head_word_scores(
+    encoder: PreTrainedModel, items: Sequence[Encoded], tokenizer: PreTrainedTokenizerBase, layer: int,
+    head: int, pooling: str = "received", batch_size: int = 64, device: torch.device | str = "cpu",
+) -> list[list[float]]:
+    """One attention head's word scores (layer and head count from 0), from the all-heads single pass."""
+    if pooling not in POOLINGS:
+        raise InputError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
+    out: list[list[float]] = [[] for _ in items]
+    for idx, words in iter_head_scores(encoder, items, tokenizer, batch_size, device, poolings=(pooling,)):
+        chosen = words[:, 0, layer, head].cpu()                                         # [B, W]
+        for row, i in enumerate(idx):
+            out[i] = chosen[row, : items[i].n_words].tolist()
+    return out
 
 
 def scored_mask(word_index: torch.Tensor) -> torch.Tensor:
