@@ -20,7 +20,6 @@ step-wise selection by dev sentence F1) with the preset's learning rate, epochs 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shlex
@@ -193,7 +192,7 @@ def predictions(run: Runner, home: Path, folder: Path, positive: list[str], chec
     jobs = [("lime", ["--model", checkpoint, "--method", "lime", "--lime-samples", str(preset["lime_samples"]),
                       "--no-progress"], sample),
             ("soft_attention_sample", ["--model", checkpoint, "--method", "soft_attention"], sample),
-            ("random_sample", ["--method", "random", "--seed", "1"], sample)]
+            ("random_sample", ["--method", "random"], sample)]
     for name, method, subset in jobs:
         where = home / "preds" / name
         if (where / "metrics.json").is_file():

@@ -37,8 +37,9 @@ def _evaluated(home: Path, name: str) -> dict | None:
 
 
 def _calibrated(m: dict) -> dict:
-    """sweep.evaluate's numbers at the dev-calibrated threshold (MAP needs none)."""
-    return {k: m[f"cal_{k}"] for k in ("precision", "recall", "f1", "f05")} | {"map": m["map"]}
+    """sweep.evaluate's row at the dev-calibrated threshold."""
+    row = next(r for r in m["rows"] if r["threshold_kind"] == "dev_calibrated")
+    return {k: row[k] for k in ("precision", "recall", "f1", "f05", "map")}
 
 
 def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
@@ -47,7 +48,7 @@ def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
     heads = home / "heads_test" / "heads.parquet"
     if heads.is_file():  # sweep.heads' random row: whole test set, fixed seed, threshold calibrated on dev
         frame = pd.read_parquet(heads)
-        random = frame[frame["pooling"] == "random"].head(1)
+        random = frame[(frame["method"] == "random") & (frame["threshold_kind"] == "dev_calibrated")].head(1)
         if len(random):
             rows.append({"method": "random", "key": "random", "threshold": "dev-cal",
                          "n": int(random["n_sentences"].iloc[0]), "values": {c: [float(random[c].iloc[0])] for c in COLUMNS if c != "sent_f1"}})
@@ -95,7 +96,7 @@ def best_head(home: Path, model: str, untrained: str) -> dict | None:
         return None
     dev, test = pd.read_parquet(dev_file), pd.read_parquet(test_file)
     pick = (lambda f: f["model"] == untrained) if model == untrained else (lambda f: f["model"] != untrained)
-    dev = dev[pick(dev) & dev["layer"].notna()]
+    dev = dev[pick(dev) & (dev["method"] == "head")]
     if dev.empty:
         return None
     top = dev.sort_values("map", ascending=False).iloc[0]

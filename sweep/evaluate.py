@@ -6,10 +6,11 @@
   python -m sweep.evaluate --config eval_soft_attention.conf [key=value ...]
 
 Checks that predictions and gold hold the same sentences and words (else names the first difference with
-its line in both files), then prints one JSON object: precision, recall, f1, f05, map, corr (the seed's
-Pearson correlation of gold and max(score, 0) over all words), threshold, top_k,
-n_sentences, n_tokens, n_positive, and with --calibrate-on cal_threshold, cal_precision, cal_recall, cal_f1,
-cal_f05 (the threshold that maximises token F1 on the dev pair, applied here).
+its line in both files), then prints one JSON object: preds, gold, top_k, n_tokens, n_positive and
+``rows``, zs-sweep's result rows (zs_core.evaluation.ROW_KEYS): the one at --threshold (threshold_kind
+"fixed") and, with --calibrate-on, the one at the threshold that maximises token F1 on the dev pair
+("dev_calibrated"); each with precision, recall, f1, f05, map, auroc, corr (the seed's Pearson correlation
+of gold and max(score, 0) over all words) and n_sentences.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from sweep.common import Parser, add_data_args, cli, data_spec_from_args
 from sweep.predict import conf_dataset, conf_parser, read_conf
 from zs_core.data import SPLITS, DataSpec, Sentence, load_splits
 from zs_core.errors import InputError
-from zs_core.predictions import check_same_words, read_gold, read_predictions, score_predictions
+from zs_core.evaluation import list_rows
+from zs_core.predictions import check_same_words, prediction_meta, read_gold, read_predictions
 from zs_core.seed_conf import fill_placeholders
 
 RESULT_KEYS = ("eval_results_filename", "eval_results_filaname")  # the seed spelled it both ways
@@ -112,9 +114,15 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError("--calibrate-on DEV_PREDS alone needs --data/--data-dir (its dev split is the gold)")
         else:
             dev_name, dev_gold = load_gold(args, "dev")
-        dev = (dev_gold, load_pair(args.calibrate_on[0], dev_name, dev_gold))
-    result = {"preds": args.preds, "gold": gold_name,
-              **score_predictions(gold, preds, threshold=threshold, top_k=top_k, calibrate_on=dev)}
+        dev = ([list(s.gold) for s in dev_gold], [list(s.labels) for s in load_pair(args.calibrate_on[0], dev_name,
+                                                                                      dev_gold)])
+    golds = [list(s.gold) for s in gold]
+    meta = prediction_meta(args.preds)
+    rows = list_rows(meta.get("method", "predictions"), golds, [list(s.labels) for s in preds], dev=dev,
+                     fixed=threshold, top_k=top_k)
+    result = {"preds": args.preds, "gold": gold_name, "top_k": top_k, "n_tokens": sum(map(len, golds)),
+              "n_positive": sum(map(sum, golds)),
+              "rows": [{**row, **{k: meta[k] for k in ("layer", "head", "pooling") if k in meta}} for row in rows]}
     text = json.dumps(result)
     if args.json_out:
         write_text_atomic(Path(args.json_out), text + "\n")

@@ -25,11 +25,12 @@ from zs_core.config import DataConfig
 from zs_core.data import DataSpec, Sentence, load_splits
 from zs_core.encoders import BUILTIN, load_encoder, load_tokenizer
 from zs_core.errors import InputError
-from zs_core.headscan import METRIC_KEYS, encode_in_chunks, head_rows, scan_split, score_list_row
-from zs_core.scores import POOLINGS, iter_head_scores, predict, random_word_scores
+from zs_core.evaluation import ROW_KEYS, list_rows, method_rows, random_scores
+from zs_core.headscan import encode_in_chunks, scan_split
+from zs_core.scores import POOLINGS, iter_head_scores, predict
 
 ROWS_FILE = "rows.parquet"
-COLUMNS = ("model", "split", "layer", "head", "pooling") + METRIC_KEYS
+COLUMNS = ("model", "split") + ROW_KEYS
 SMOKE_SENTENCES = 32
 PROGRESS_SECONDS = 10.0
 
@@ -146,14 +147,14 @@ def model_rows(path: str, name: str, data: dict[str, list[Sentence]], split: str
         step = None if progress is None else _counter(progress, part, len(items[part]))
         accumulators[part] = scan_split(encoder, tokenizer, items[part], golds[part], batch_size, device_name,
                                         poolings, on_batch=step)
-    rows = head_rows(accumulators["dev"], accumulators[split], poolings)
+    rows = method_rows("head", accumulators[split], fixed=None, dev_thresholds=accumulators["dev"].calibrate())
     if model is not None and cfg.model.soft_attention:
         dev_words = predict(model, items["dev"], tokenizer, batch_size, device_name)[1]
         words = predict(model, items[split], tokenizer, batch_size, device_name)[1]
-        rows.append(score_list_row("soft_attention", golds["dev"], dev_words, golds[split], words))
-        rows.append(score_list_row("soft_attention_fixed", golds["dev"], dev_words, golds[split], words, 0.5))
-    rows.append(score_list_row("random", golds["dev"], random_word_scores(data["dev"]), golds[split],
-                               random_word_scores(data[split])))
+        rows += list_rows("soft_attention", golds[split], words, dev=(golds["dev"], dev_words),
+                          fixed=cfg.eval.importance_threshold)
+    rows += list_rows("random", golds[split], random_scores(data[split])[1],
+                      dev=(golds["dev"], random_scores(data["dev"])[1]))
     return [{"model": name, "split": split, **row} for row in rows]
 
 
@@ -185,7 +186,7 @@ def heads_trial(config: dict, data: dict, split: str, poolings: tuple[str, ...],
     rows = model_rows(config["model"], names[config["model"]], data, split, poolings, batch_size, device(),
                       progress)
     frame = pd.DataFrame(rows)
-    heads = frame[frame["layer"].notna()]
+    heads = frame[frame["method"] == "head"]
     with tempfile.TemporaryDirectory() as tmp:
         write_parquet(frame, Path(tmp) / ROWS_FILE)
         tune.report({"scanning": "done", "heads": len(heads), "best_map": float(heads["map"].max())},
@@ -230,11 +231,12 @@ def finish(frames: list[pd.DataFrame], output: Path) -> pd.DataFrame:
     output.mkdir(parents=True, exist_ok=True)
     write_parquet(frame, output / "heads.parquet")
     plot_heads(frame, output / "heads.png")
-    shown = ["model", "pooling", "layer", "head", "map", "f1", "precision", "recall", "threshold", "auroc"]
-    print("\nTop 10 heads by MAP:")
-    print(top_table(frame[frame["layer"].notna()], "map", "max", shown))
+    shown = ["model", "method", "pooling", "layer", "head", "threshold_kind", "threshold", "map", "f1", "precision",
+             "recall", "auroc", "corr"]
+    print("\nTop 10 heads by MAP (at the dev-calibrated threshold):")
+    print(top_table(frame[frame["method"] == "head"], "map", "max", shown))
     print("\nSoft attention and random baseline:")
-    print(top_table(frame[frame["layer"].isna()], "map", "max", shown, n=len(frame)))
+    print(top_table(frame[frame["method"] != "head"], "map", "max", shown, n=len(frame)))
     print(f"\nwrote {output / 'heads.parquet'} and {output / 'heads.png'}")
     return frame
 

@@ -60,7 +60,8 @@ def parser() -> Parser:
                    help="what a removed word becomes for LIME: the mask token (default) or the pad token")
     p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients steps")
     p.add_argument("--ig-batch", type=int, default=256, help="integrated-gradients rows per forward pass")
-    p.add_argument("--seed", type=int, help="LIME and random draws (default 0)")
+    p.add_argument("--seed", type=int, help="LIME's draws (default 0); random scores follow one rule, "
+                   "the same for a sentence everywhere (zs_core.evaluation.random_scores)")
     p.add_argument("--batch-size", type=int, help="sentences per batch (default: the checkpoint's, or 64)")
     p.add_argument("--max-seq-length", type=int, help="pieces per sentence (default: the checkpoint's)")
     p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
@@ -182,11 +183,12 @@ def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[l
     from zs_core.batching import encode
     from zs_core.config import DataConfig, EvalConfig
     from zs_core.scores import head_word_scores
-    from zs_core.scores import predict, random_word_scores
+    from zs_core.evaluation import random_scores
+    from zs_core.scores import predict
 
     meta = {"method": args.method, "model": args.model, "split": args.split, "seed": args.seed}
     if args.method == "random":
-        return random_word_scores(sentences, args.seed), meta
+        return random_scores(sentences)[1], meta
     if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {args.device}: no CUDA device here")
     net, tokenizer, cfg = load_model(args)

@@ -22,8 +22,8 @@ from zs_core.errors import InputError
 BOARD, CURVES, HEADS, SWEEP_YAML = "leaderboard.parquet", "curves.parquet", "heads.parquet", "sweep.yaml"
 FINISHED = ("TERMINATED", "STOPPED_EARLY")
 HIDDEN_METRICS = ("n_sentences", "truncated_words")
-HEAD_COLUMNS = ("model", "split", "pooling", "layer", "head", "map", "f1", "precision", "recall", "f05",
-                "threshold", "auroc", "n_sentences")
+HEAD_COLUMNS = ("model", "split", "method", "pooling", "layer", "head", "threshold_kind", "threshold", "map", "f1",
+                "precision", "recall", "f05", "auroc", "corr", "n_sentences")
 SKIP_DIRS = ("tune",)
 
 
@@ -205,8 +205,8 @@ def heads_section(folder: Path, index: int) -> str:
     from sweep.report_plots import heatmap_uri
 
     frame = read_parquet(folder / HEADS)
-    heads = frame[frame["layer"].notna()].sort_values("map", ascending=False)
-    others = frame[frame["layer"].isna()]
+    heads = frame[frame["method"] == "head"].sort_values("map", ascending=False)
+    others = frame[frame["method"] != "head"]
     shown = pd.concat([heads.head(10), others], ignore_index=True)
     picture = (f'<img alt="heads heatmap" src="{heatmap_uri(folder, frame)}">' if len(heads)
                else "<p class=note>No head rows to draw.</p>")
@@ -215,7 +215,7 @@ def heads_section(folder: Path, index: int) -> str:
         "<h3>MAP of every layer x head (best boxed in red)</h3>", picture,
         "<h3>Top 10 heads, soft attention and random baseline</h3>",
         table_html(shown, list(HEAD_COLUMNS), f"heads-{index}",
-                   lambda r: "baseline" if r.get("pooling") == "random" else "")])
+                   lambda r: "baseline" if r.get("method") == "random" else "")])
 
 
 def _provenance(frame: pd.DataFrame) -> str:

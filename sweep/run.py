@@ -191,7 +191,7 @@ def evaluate_kept(kept: list[dict], splits, resources: dict) -> None:
 
     if not kept:
         return
-    jobs = [(row["_checkpoint"], row.get("dev/threshold")) for row in kept]
+    jobs = [(row["_checkpoint"], row.get("dev/tok_cal_threshold")) for row in kept]
     if resources.get("gpu"):
         task = ray.remote(num_cpus=resources.get("cpu", 1), num_gpus=resources["gpu"])(evaluate_on_test)
         splits_ref = ray.put(splits)

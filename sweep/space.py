@@ -23,8 +23,8 @@ NUMERIC_FOR = {"uniform": ("float",), "loguniform": ("float",), "randint": ("int
 # What a trial reports each epoch: the metrics a sweep may select on.
 REPORTED = ("epoch", "step", "train/loss", "train/sentences_per_s", "seconds")
 SENTENCE = ("precision", "recall", "f1", "accuracy")
-TOKEN = ("precision", "recall", "f1", "f05", "map", "corr")
-TOKEN_CAL = ("precision", "recall", "f1", "f05")
+TOKEN = ("precision", "recall", "f1", "f05", "map", "auroc", "corr")
+TOKEN_CAL = ("precision", "recall", "f1", "f05", "threshold")
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def reported_metrics(sweep: Sweep) -> set[str]:
     if searched:
         soft = all(bool(v) for v in next(iter(searched.values())))
     if soft:
-        keys |= {f"dev/tok_{k}" for k in TOKEN} | {f"dev/tok_cal_{k}" for k in TOKEN_CAL} | {"dev/threshold"}
+        keys |= {f"dev/tok_{k}" for k in TOKEN} | {f"dev/tok_cal_{k}" for k in TOKEN_CAL}
     return keys
 
 

@@ -98,4 +98,4 @@ def evaluate_on_test(checkpoint, splits: dict[str, list[Sentence]], threshold: f
         threshold = None
     metrics = evaluate(model, items, splits["test"], tokenizer, cfg, device(), threshold, calibrate=False)
     metrics["truncated_words"] = truncated
-    return {f"test/{k}": v for k, v in metrics.items() if k != "threshold"}
+    return {f"test/{k}": v for k, v in metrics.items()}

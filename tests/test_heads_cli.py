@@ -12,7 +12,6 @@ import torch
 from transformers import FNetConfig, FNetModel, RobertaConfig, RobertaModel
 
 from sweep.heads import kept_checkpoints, main, model_rows, resolve_models
-from test_headscan import brute_force_map, sentences
 from zs_core.checkpoint import save_checkpoint
 from zs_core.config import build_config
 from zs_core.data import DataSpec, load_splits
@@ -92,15 +91,19 @@ def test_checkpoint_rows_hold_every_head_soft_attention_and_random(tmp_path):
     rows = pd.DataFrame(model_rows(ckpt, "ckpt", data, "test", ("received", "cls"), 8, "cpu",
                                    lambda *a: seen.append(a)))
     assert seen == [("dev", 8, 16), ("dev", 16, 16), ("test", 8, 16), ("test", 16, 16)]
-    heads = rows[rows["layer"].notna()]
-    assert len(heads) == 2 * 2 * 4 and set(rows["pooling"]) == {"received", "cls", "soft_attention",
-                                                                 "soft_attention_fixed", "random"}
-    assert rows.loc[rows["pooling"] == "soft_attention_fixed", "threshold"].item() == 0.5
+    heads = rows[rows["method"] == "head"]
+    assert len(heads) == 2 * 2 * 4 and set(heads["pooling"]) == {"received", "cls"}
+    assert (heads["threshold_kind"] == "dev_calibrated").all() and heads["layer"].notna().all()
+    others = rows[rows["method"] != "head"].set_index(["method", "threshold_kind"])
+    assert sorted(others.index) == [("random", "dev_calibrated"), ("random", "fixed"),
+                                    ("soft_attention", "dev_calibrated"), ("soft_attention", "fixed")]
+    assert others["pooling"].isna().all() and others["layer"].isna().all()
+    assert others.loc[("soft_attention", "fixed"), "threshold"] == 0.5
     assert (rows["model"] == "ckpt").all() and (rows["n_sentences"] == 16).all()
     assert rows[["map", "f1", "precision", "recall", "f05", "auroc"]].apply(lambda c: c.between(0, 1)).all().all()
 
 
-def test_roberta_folder_layers_and_heads_come_from_its_config(tmp_path, tokenizer):
+def test_roberta_folder_layers_and_heads_come_from_its_config(tmp_path, tokenizer, dev_sentences, brute_force_map):
     config = RobertaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=3,
                            num_attention_heads=2, intermediate_size=64, max_position_embeddings=514,
                            pad_token_id=tokenizer.pad_token_id)
@@ -110,7 +113,7 @@ def test_roberta_folder_layers_and_heads_come_from_its_config(tmp_path, tokenize
         RobertaModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (path, name), = resolve_models([str(folder)]).items()
-    sents = sentences(10)
+    sents = dev_sentences(10)  # conftest, as brute_force_map
     rows = pd.DataFrame(model_rows(path, name, {"dev": sents, "test": sents}, "test", ("received", "cls"), 4))
     heads = rows[rows["layer"].notna()].sort_values(["pooling", "layer", "head"], ascending=[False, True, True])
     assert sorted(set(heads["layer"])) == [0, 1, 2] and sorted(set(heads["head"])) == [0, 1]
@@ -129,10 +132,11 @@ def test_smoke_test_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Top 10 heads by MAP" in proc.stdout and "Ray dashboard: http" in proc.stdout
     frame = pd.read_parquet(out / "heads.parquet")
-    for column in ("model", "split", "layer", "head", "pooling", "map", "f1", "precision", "recall", "f05",
-                   "threshold", "auroc", "n_sentences", "git_sha", "created_at", "version_torch"):
+    for column in ("model", "split", "method", "layer", "head", "pooling", "threshold_kind", "map", "f1",
+                   "precision", "recall", "f05", "threshold", "auroc", "corr", "n_sentences", "git_sha", "created_at",
+                   "version_torch"):
         assert column in frame.columns, column
-    assert len(frame) == 2 * 2 * 4 + 1 and frame["pooling"].iloc[-1] == "random"
+    assert len(frame) == 2 * 2 * 4 + 2 and list(frame["method"].iloc[-2:]) == ["random", "random"]
     assert (frame["split"] == "test").all() and (frame["n_sentences"] == 32).all()
     import matplotlib.image
 

@@ -7,9 +7,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from zs_core.batching import encode
 from zs_core.data import DataSpec, load_splits
-from zs_core.headscan import (MAX_CELLS, HeadAccumulator, encode_in_chunks, head_rows, length_batches, scan_split,
-                              score_list_row, threshold_grid)
-from zs_core.metrics import calibrate_threshold, token_metrics
+from zs_core.evaluation import method_rows
+from zs_core.headscan import MAX_CELLS, HeadAccumulator, encode_in_chunks, length_batches, scan_split, threshold_grid
+from zs_core.metrics import token_metrics
 
 POOLINGS = ("received", "cls")
 
@@ -44,15 +44,17 @@ def test_calibration_and_counts_are_exact_on_the_grid():
     grid = np.linspace(0, 1, 21)
     acc = HeadAccumulator(2, 2, 3, thresholds=grid)
     acc.update(scores, golds)
-    index = acc.calibrate()
-    metrics = acc.metrics_at(index)
-    for flat, head in enumerate(np.ndindex(2, 2, 3)):
+    thresholds = acc.calibrate()
+    metrics = acc.metrics_at(thresholds)
+    for head in np.ndindex(2, 2, 3):
         lists = per_head(scores, golds, head)
         f1 = [token_metrics(golds, lists, threshold=t)["f1"] for t in grid]
-        assert index[flat] == len(grid) - 1 - int(np.argmax(f1[::-1]))  # best F1, ties: highest threshold
-        exact = token_metrics(golds, lists, threshold=metrics["threshold"][head])
+        assert thresholds[head] == grid[len(grid) - 1 - int(np.argmax(f1[::-1]))]  # best F1, ties: highest
+        exact = token_metrics(golds, lists, threshold=thresholds[head])
         for key in ("precision", "recall", "f1", "f05"):
             assert metrics[key][head] == pytest.approx(exact[key], abs=1e-12)
+    with pytest.raises(ValueError, match="grid"):
+        acc.metrics_at(np.full((2, 2, 3), 0.123))
 
 
 def test_auroc_exact_when_scores_sit_on_the_grid_and_within_bound_otherwise():
@@ -60,10 +62,10 @@ def test_auroc_exact_when_scores_sit_on_the_grid_and_within_bound_otherwise():
     grid = np.round(np.linspace(-0.1, 1.1, 13), 1).astype(np.float32).astype(np.float64)
     acc = HeadAccumulator(2, 2, 3, thresholds=grid)
     acc.update(scores, golds)
-    auc, _ = acc.auroc()
+    auc = acc.auroc()
     coarse = HeadAccumulator(2, 2, 3, thresholds=np.linspace(0, 1, 4))
     coarse.update(scores, golds)
-    rough, bound = coarse.auroc()
+    rough, bound = coarse.auroc_with_bound()
     y = np.concatenate(golds)
     for head in np.ndindex(2, 2, 3):
         exact = roc_auc_score(y, np.concatenate(per_head(scores, golds, head)))
@@ -110,21 +112,7 @@ def test_grid_is_ascending_and_spans_attention_values():
 def test_no_positive_token_cannot_be_calibrated():
     acc = HeadAccumulator(1, 1, 1)
     acc.update(torch.rand(2, 1, 1, 1, 3), [[0, 0, 0], [0, 0]])
-    with pytest.raises(ValueError, match="no positive token"):
-        acc.calibrate()
-
-
-def test_score_list_row_matches_metrics_module():
-    rng = np.random.default_rng(4)
-    golds = [rng.integers(0, 2, n).tolist() for n in (3, 5, 4, 6)]
-    scores = [rng.random(len(g)).tolist() for g in golds]
-    row = score_list_row("random", golds, scores, golds, scores)
-    threshold = calibrate_threshold(golds, scores)
-    assert row["threshold"] == threshold and row["layer"] is None and row["pooling"] == "random"
-    assert row["f1"] == token_metrics(golds, scores, threshold)["f1"]
-    assert row["auroc"] == roc_auc_score(np.concatenate(golds), np.concatenate(scores))
-    assert row["corr"] == token_metrics(golds, scores)["corr"] != 0
-    assert score_list_row("x", golds, scores, golds, scores, threshold=0.5)["threshold"] == 0.5
+    assert np.isnan(acc.calibrate()).all() and np.isnan(acc.metrics_at(acc.calibrate())["f1"]).all()
 
 
 def test_length_batches_cap_sentences_and_attention_cells(tokenizer):
@@ -191,8 +179,10 @@ def test_streaming_batches_of_two_equal_one_batch(tiny_eager, tokenizer):
     sents = sentences(20)
     small, whole = scan(encoder, tokenizer, sents, 2), scan(encoder, tokenizer, sents, len(sents), None)
     np.testing.assert_allclose(small.map(), whole.map(), atol=1e-6)
-    rows_small, rows_whole = head_rows(small, small, POOLINGS), head_rows(whole, whole, POOLINGS)
+    rows_small = method_rows("head", small, fixed=None, dev_thresholds=small.calibrate())
+    rows_whole = method_rows("head", whole, fixed=None, dev_thresholds=whole.calibrate())
+    assert len(rows_small) == len(rows_whole) == 2 * 2 * 4 and rows_small[5]["pooling"] == "received"
     for a, b in zip(rows_small, rows_whole):
         assert a.keys() == b.keys()
         for key in a:
-            assert a[key] == pytest.approx(b[key], abs=1e-6), key
+            assert a[key] == (b[key] if isinstance(b[key], str) or b[key] is None else pytest.approx(b[key], abs=1e-6))

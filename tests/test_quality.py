@@ -22,6 +22,9 @@ def heads(split: str, rows: list[tuple]) -> pd.DataFrame:
     for column in ("precision", "recall", "f05"):
         frame[column] = frame["f1"] / 2
     frame["split"], frame["n_sentences"] = split, 9
+    frame["method"] = ["random" if p == "random" else "head" for p in frame["pooling"]]
+    frame["pooling"] = frame["pooling"].where(frame["method"] == "head", None)
+    frame["threshold_kind"] = "dev_calibrated"
     return frame
 
 
@@ -47,8 +50,10 @@ def home(tmp_path):
         heads(split, rows).to_parquet(tmp_path / f"heads_{split}" / "heads.parquet")
     lime = tmp_path / "preds" / "lime"
     lime.mkdir(parents=True)
-    (lime / "metrics.json").write_text(json.dumps(
-        {"map": 0.45, "f1": 0.0, "cal_precision": 0.2, "cal_recall": 0.6, "cal_f1": 0.3, "cal_f05": 0.23}))
+    rows = [{"threshold_kind": "fixed", "map": 0.45, "precision": 0.0, "recall": 0.0, "f1": 0.0, "f05": 0.0},
+            {"threshold_kind": "dev_calibrated", "map": 0.45, "precision": 0.2, "recall": 0.6, "f1": 0.3,
+             "f05": 0.23}]
+    (lime / "metrics.json").write_text(json.dumps({"rows": rows}))
     return tmp_path
 
 

@@ -8,7 +8,7 @@ from zs_core.config import ModelConfig
 from zs_core.data import Sentence
 from zs_core.encoders import load_encoder
 from zs_core.model import build_model
-from zs_core.scores import head_piece_scores, iter_head_scores, predict, random_word_scores, scored_mask
+from zs_core.scores import head_piece_scores, iter_head_scores, predict, scored_mask
 
 SENTENCES = [
     ("@paulwalk", "loves", "#hashtag", "tokenization"),
@@ -136,10 +136,3 @@ def test_predict_plain_head_has_no_word_scores(tokenizer):
     items, _ = encode([sent(w) for w in SENTENCES], tokenizer, 128)
     probs, words = predict(tiny(False), items, tokenizer, batch_size=2)
     assert words is None and len(probs) == 5 and all(0 < p < 1 for p in probs)
-
-
-def test_random_word_scores_are_seeded():
-    sentences = [sent(["a", "b", "c"]), sent(["d"]), sent(["e", "f"])]
-    draws = np.random.default_rng(4).random(6).tolist()
-    assert random_word_scores(sentences, seed=4) == [draws[:3], draws[3:4], draws[4:]]
-    assert random_word_scores(sentences, seed=5) != random_word_scores(sentences, seed=4)

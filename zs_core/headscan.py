@@ -15,15 +15,15 @@ number of sentences; it lives in numpy on the CPU (a GPU batch's word scores are
 * corr: the seed's Pearson correlation of gold and max(score, 0) over all words, from running sums.
 * AUROC: from the two histograms, scores in one grid bin counted as tied (half a pair each). Pairs in
   different bins are ordered exactly, so |auroc - exact auroc| <= 0.5 * sum_b pos_b * neg_b / (P * N),
-  which ``auroc()`` returns beside it (0 when no bin holds both a positive and a negative word).
+  which ``auroc_with_bound()`` returns beside it (0 when no bin holds both a positive and a negative word).
 
 Batches (``length_batches``): at most ``batch_size`` sentences and at most MAX_CELLS attention cells per
 map (B * T^2), so one batch's L x H attention maps have a bounded size; each time batches have grown
 RELEASE_GROWTH times longer the freed heap is handed back to the OS (``release_freed_memory``). Peak memory then depends neither on the
 number of sentences nor much on the longest one.
 
-Methods with one score list per sentence (soft attention, the random floor) go through ``score_list_row``
-instead: exact calibration over distinct scores and sklearn's AUROC, holding one float per word.
+Rows come from ``evaluation.method_rows``, as for methods with one score list per sentence (soft attention,
+the random floor), which ``evaluation.ListScores`` scores exactly.
 """
 from __future__ import annotations
 
@@ -33,23 +33,21 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from zs_core.batching import Encoded, encode
 from zs_core.data import Sentence
 from zs_core.encoders import layer_head_counts
-from zs_core.metrics import calibrate_threshold, f_beta, token_metrics
+from zs_core.metrics import f_beta, sentence_average_precision
 from zs_core.scores import POOLINGS, iter_head_scores
 
-__all__ = ["threshold_grid", "sentence_average_precision", "HeadAccumulator", "length_batches",
-           "encode_in_chunks", "scan_split", "scan_batch", "release_freed_memory", "head_rows", "score_list_row", "MAX_CELLS", "METRIC_KEYS"]
+__all__ = ["threshold_grid", "HeadAccumulator", "length_batches", "encode_in_chunks", "scan_split", "scan_batch",
+           "release_freed_memory", "MAX_CELLS"]
 
 # Attention cells per map in one batch (B * T^2): 32 sentences of 64 pieces; at 128 pieces, 8 sentences.
 MAX_CELLS = 32 * 64 * 64
 RELEASE_GROWTH = 1.05  # release freed memory when batches got this much longer (each release costs page faults)
-METRIC_KEYS = ("map", "f1", "precision", "recall", "f05", "threshold", "auroc", "corr", "n_sentences")
 
 
 def threshold_grid(n_geometric: int = 4096, n_linear: int = 1025) -> np.ndarray:
@@ -70,32 +68,15 @@ def _gold_matrix(golds: Sequence[Sequence[int]], width: int) -> tuple[np.ndarray
     return y, valid
 
 
-def sentence_average_precision(scores: np.ndarray, y: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """sklearn's average precision of max(score, 0) per sentence, for every head at once.
-
-    scores [B, N, W] (N heads), y [B, W] 0/1, valid [B, W]. Returns (ap [B, N] float64, has_positive [B]).
-    AP = sum over positives of the precision at the last word of its tie group, / positives.
-    """
-    width = scores.shape[-1]
-    s = np.where(valid[:, None, :], np.maximum(scores, 0.0), -1.0)             # padding sorts last
-    order = np.argsort(-s, axis=-1, kind="stable")                             # [B, N, W]
-    s_sorted = np.take_along_axis(s, order, -1)
-    y_sorted = np.take_along_axis(np.broadcast_to(y[:, None, :], s.shape), order, -1)
-    rank = np.arange(1, width + 1)
-    precision = np.cumsum(y_sorted, -1) / rank                                 # [B, N, W]
-    end = np.ones(s.shape, dtype=bool)                                         # last word of a tie group
-    end[..., :-1] = s_sorted[..., 1:] != s_sorted[..., :-1]
-    group_end = np.minimum.accumulate(np.where(end, rank - 1, width)[..., ::-1], -1)[..., ::-1]
-    n_pos = y.sum(-1)                                                          # [B]
-    ap = (y_sorted * np.take_along_axis(precision, group_end, -1)).sum(-1) / np.maximum(n_pos, 1)[:, None]
-    return ap, n_pos > 0
-
-
 class HeadAccumulator:
-    """Streaming per-head MAP, threshold counts and AUROC for word scores [B, P, L, H, W] (numpy, on CPU)."""
+    """Streaming per-head MAP, threshold counts, AUROC and corr for word scores [B, P, L, H, W] (numpy, on
+    CPU). It answers as ``evaluation.ListScores`` does, with arrays [P, L, H], so ``evaluation.method_rows``
+    turns it into rows."""
 
-    def __init__(self, n_pool: int, n_layers: int, n_heads: int, thresholds: np.ndarray | None = None):
+    def __init__(self, n_pool: int, n_layers: int, n_heads: int, thresholds: np.ndarray | None = None,
+                 poolings: Sequence[str] | None = None):
         self.shape = (n_pool, n_layers, n_heads)
+        self.poolings = tuple(poolings) if poolings is not None else tuple(POOLINGS[:n_pool])
         self.n = n_pool * n_layers * n_heads
         grid = threshold_grid() if thresholds is None else np.asarray(thresholds, dtype=np.float64)
         if grid.ndim != 1 or grid.size == 0 or (np.diff(grid) <= 0).any():
@@ -147,16 +128,21 @@ class HeadAccumulator:
         return tp, fp, hist[:, :, 1].sum(1, keepdims=True) - tp
 
     def calibrate(self) -> np.ndarray:
-        """[N] grid index of the threshold maximising token F1 (ties: the highest threshold)."""
+        """[P, L, H] the grid threshold maximising token F1 (ties: the highest); NaN without a positive word."""
         tp, fp, fn = self.counts()
         if not (tp[:, 0] + fn[:, 0]).any():
-            raise ValueError("no positive token: no threshold can be calibrated")
+            return np.full(self.shape, np.nan)
         den = 2 * tp + fp + fn
         f1 = np.divide(2.0 * tp, den, out=np.zeros(tp.shape), where=den > 0)
-        return f1.shape[1] - 1 - np.argmax(f1[:, ::-1], axis=1)
+        return self.thresholds[f1.shape[1] - 1 - np.argmax(f1[:, ::-1], axis=1)].reshape(self.shape)
 
-    def metrics_at(self, index: np.ndarray) -> dict[str, np.ndarray]:
-        """Exact precision, recall, F1, F0.5 at grid threshold ``index[head]``; each [P, L, H]."""
+    def metrics_at(self, thresholds: np.ndarray) -> dict[str, np.ndarray]:
+        """Exact precision, recall, F1, F0.5 at each head's threshold (a grid value); each [P, L, H]."""
+        wanted = np.asarray(thresholds, dtype=np.float64).ravel()
+        index = np.searchsorted(self.thresholds, wanted).clip(max=self.thresholds.size - 1)
+        known = np.isfinite(wanted)
+        if (self.thresholds[index][known] != wanted[known]).any():
+            raise ValueError("head-scan thresholds must be values of the accumulator's grid")
         tp, fp, fn = self.counts()
         rows = np.arange(self.n)
         tp, fp, fn = tp[rows, index], fp[rows, index], fn[rows, index]
@@ -165,9 +151,14 @@ class HeadAccumulator:
             "recall": [t / (t + f) if t + f else 0.0 for t, f in zip(tp, fn)],
             "f1": [f_beta(int(t), int(p), int(n), 1.0) for t, p, n in zip(tp, fp, fn)],
             "f05": [f_beta(int(t), int(p), int(n), 0.5) for t, p, n in zip(tp, fp, fn)],
-            "threshold": self.thresholds[index],
         }
-        return {k: np.asarray(v, dtype=np.float64).reshape(self.shape) for k, v in out.items()}
+        return {k: np.where(known, np.asarray(v, dtype=np.float64), np.nan).reshape(self.shape)
+                for k, v in out.items()}
+
+    def where(self) -> list[dict]:
+        """(layer, head, pooling) of every score set, in the order of the arrays' ``ravel()``."""
+        return [{"layer": layer, "head": head, "pooling": self.poolings[p]}
+                for p, layer, head in np.ndindex(*self.shape)]
 
     def corr(self) -> np.ndarray:
         """[P, L, H] Pearson correlation of gold (0/1) and max(score, 0); 0 where either is constant."""
@@ -178,7 +169,11 @@ class HeadAccumulator:
         out = np.divide(cov, den, out=np.zeros(self.n), where=den > 1e-12 * np.maximum(n, 1))
         return out.reshape(self.shape)
 
-    def auroc(self) -> tuple[np.ndarray, np.ndarray]:
+    def auroc(self) -> np.ndarray:
+        """[P, L, H] AUROC (ties within a grid bin count half); NaN without positive or negative words."""
+        return self.auroc_with_bound()[0]
+
+    def auroc_with_bound(self) -> tuple[np.ndarray, np.ndarray]:
         """(auroc, error bound), each [P, L, H]; NaN where the split lacks positive or negative words."""
         hist = self._histogram().astype(np.float64)
         neg, pos = hist[:, :, 0], hist[:, :, 1]
@@ -226,7 +221,7 @@ def scan_split(encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ite
     Batches come from ``length_batches``; ``on_batch(n)`` is called after each with its sentence count.
     """
     n_layers, n_heads = layer_head_counts(encoder)
-    acc = HeadAccumulator(len(poolings), n_layers, n_heads, thresholds)
+    acc = HeadAccumulator(len(poolings), n_layers, n_heads, thresholds, poolings)
     released_at = 0  # padded length of the batch after which freed memory was last released
     for batch in length_batches(items, batch_size, max_cells):
         scan_batch(acc, encoder, tokenizer, [items[i] for i in batch], [golds[i] for i in batch], device, poolings)
@@ -264,37 +259,3 @@ def scan_batch(acc: HeadAccumulator, encoder: PreTrainedModel, tokenizer: PreTra
     """All of ``items`` as one batch: one forward pass gives every head's word scores, added to ``acc``."""
     for idx, scores in iter_head_scores(encoder, items, tokenizer, len(items), device, poolings):
         acc.update(scores, [golds[i] for i in idx])                            # scores [B, P, L, H, W]
-
-
-def head_rows(dev: HeadAccumulator, split: HeadAccumulator, poolings: Sequence[str]) -> list[dict]:
-    """One row per (pooling, layer, head): MAP and AUROC on ``split`` at dev's calibrated threshold."""
-    metrics = split.metrics_at(dev.calibrate())
-    average_precision = split.map()
-    auc, _ = split.auroc()
-    corr = split.corr()
-    rows = []
-    for (p, layer, head), value in np.ndenumerate(average_precision):
-        row = {"layer": layer, "head": head, "pooling": poolings[p], "map": float(value)}
-        row.update({k: float(v[p, layer, head]) for k, v in metrics.items()})
-        row.update(auroc=float(auc[p, layer, head]), corr=float(corr[p, layer, head]),
-                   n_sentences=split.n_sentences)
-        rows.append(row)
-    return rows
-
-
-def score_list_row(pooling: str, dev_golds: Sequence[Sequence[int]], dev_scores: Sequence[Sequence[float]],
-                   golds: Sequence[Sequence[int]], scores: Sequence[Sequence[float]],
-                   threshold: float | None = None) -> dict:
-    """A row for a method with word-score lists (soft attention, random), computed exactly.
-
-    ``threshold=None``: calibrated on dev with ``metrics.calibrate_threshold`` (exact, over distinct scores).
-    """
-    if threshold is None:
-        threshold = calibrate_threshold(dev_golds, dev_scores)
-    m = token_metrics(golds, scores, threshold=threshold)
-    y = np.concatenate([np.asarray(g, dtype=np.int64) for g in golds])
-    s = np.concatenate([np.asarray(x, dtype=np.float64) for x in scores])
-    auc = float(roc_auc_score(y, s)) if 0 < y.sum() < y.size else float("nan")
-    row = {"layer": None, "head": None, "pooling": pooling, "auroc": auc}
-    row.update({k: m[k] for k in METRIC_KEYS if k in m})
-    return row

@@ -6,8 +6,8 @@ Tie rules, fixed here once:
   rank by position in the sentence (the earlier word wins).
 * calibrate_threshold: among thresholds reaching the maximal F1 the HIGHEST is returned (fewest
   positives).
-* MAP is computed vectorised over all sentences; it equals a loop of
-  ``sklearn.metrics.average_precision_score(labels, np.maximum(score, 0))`` up to float rounding.
+* MAP: ``sentence_average_precision`` (the one implementation, also behind the head scan) is, per
+  sentence, ``sklearn.metrics.average_precision_score(labels, np.maximum(score, 0))`` up to float rounding.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from zs_core.errors import InputError
 
-__all__ = ["token_metrics", "calibrate_threshold", "sentence_metrics", "f_beta", "pearson"]
+__all__ = ["token_metrics", "calibrate_threshold", "sentence_metrics", "f_beta", "pearson",
+           "sentence_average_precision", "mean_average_precision"]
 
 
 def f_beta(tp: int, fp: int, fn: int, beta: float) -> float:
@@ -83,33 +84,39 @@ def _in_top_k(s: np.ndarray, sid: np.ndarray, top_k: int) -> np.ndarray:
     return mask
 
 
-def _mean_average_precision(y: np.ndarray, s: np.ndarray, sid: np.ndarray, n_sent: int) -> float:
-    """Mean over sentences with a positive of sklearn-style average precision of max(score, 0)."""
-    pos = np.bincount(sid, weights=y, minlength=n_sent)
-    if y.size == 0 or not (pos > 0).any():
+def sentence_average_precision(scores: np.ndarray, y: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sklearn's average precision of max(score, 0) per sentence, for every head at once.
+
+    scores [B, N, W] (N heads), y [B, W] 0/1, valid [B, W]. Returns (ap [B, N] float64, has_positive [B]).
+    AP = sum over positives of the precision at the last word of its tie group, / positives.
+    """
+    width = scores.shape[-1]
+    s = np.where(valid[:, None, :], np.maximum(scores, 0.0), -1.0)             # padding sorts last
+    order = np.argsort(-s, axis=-1, kind="stable")                             # [B, N, W]
+    s_sorted = np.take_along_axis(s, order, -1)
+    y_sorted = np.take_along_axis(np.broadcast_to(y[:, None, :], s.shape), order, -1)
+    rank = np.arange(1, width + 1)
+    precision = np.cumsum(y_sorted, -1) / rank                                 # [B, N, W]
+    end = np.ones(s.shape, dtype=bool)                                         # last word of a tie group
+    end[..., :-1] = s_sorted[..., 1:] != s_sorted[..., :-1]
+    group_end = np.minimum.accumulate(np.where(end, rank - 1, width)[..., ::-1], -1)[..., ::-1]
+    n_pos = y.sum(-1)                                                          # [B]
+    ap = (y_sorted * np.take_along_axis(precision, group_end, -1)).sum(-1) / np.maximum(n_pos, 1)[:, None]
+    return ap, n_pos > 0
+
+
+def mean_average_precision(labels: Sequence[Sequence[int]], scores: Sequence[Sequence[float]]) -> float:
+    """Mean over sentences with a positive word of ``sentence_average_precision`` (0.0 when there is none)."""
+    width = max((len(x) for x in labels), default=0)
+    if width == 0:
         return 0.0
-    c = np.maximum(s, 0.0)
-    order = np.lexsort((-c, sid))  # sentence ascending, score descending
-    c_o, y_o, sid_o = c[order], y[order], sid[order]
-    n = c_o.size
-    idx = np.arange(n)
-    new = np.ones(n, dtype=bool)
-    new[1:] = sid_o[1:] != sid_o[:-1]
-    start = np.maximum.accumulate(np.where(new, idx, 0))
-    cum = np.cumsum(y_o)
-    before = cum[start] - y_o[start]  # positives of earlier sentences
-    # a distinct-score group ends where the sentence or the score changes
-    end = np.ones(n, dtype=bool)
-    end[:-1] = (sid_o[1:] != sid_o[:-1]) | (c_o[1:] != c_o[:-1])
-    e = idx[end]
-    tp_end = cum[e]
-    tp_group = np.diff(np.concatenate(([0], tp_end)))
-    tp_sent = tp_end - before[e]
-    precision = tp_sent / (e - start[e] + 1)
-    g_sid = sid_o[e]
-    contrib = tp_group / np.maximum(pos[g_sid], 1.0) * precision
-    ap = np.bincount(g_sid, weights=contrib, minlength=n_sent)
-    return float(ap[pos > 0].mean())
+    y = np.zeros((len(labels), width), dtype=np.int64)
+    s = np.zeros((len(labels), 1, width), dtype=np.float64)
+    valid = np.zeros((len(labels), width), dtype=bool)
+    for row, (lab, sco) in enumerate(zip(labels, scores)):
+        y[row, : len(lab)], s[row, 0, : len(sco)], valid[row, : len(lab)] = lab, sco, True
+    ap, has = sentence_average_precision(s, y, valid)
+    return float(ap[has, 0].mean()) if has.any() else 0.0
 
 
 def pearson(y: np.ndarray, s: np.ndarray) -> float:
@@ -145,7 +152,7 @@ def token_metrics(
         "recall": float(tp / (tp + fn)) if tp + fn else 0.0,
         "f1": f_beta(tp, fp, fn, 1.0),
         "f05": f_beta(tp, fp, fn, 0.5),
-        "map": _mean_average_precision(y, s, sid, n_sent),
+        "map": mean_average_precision(labels, scores),
         "corr": pearson(y, s),
         "threshold": float(threshold),
         "top_k": k,

@@ -1,5 +1,5 @@
 """Word-score files (the seed's stages 2 and 3): writing a prediction as TSV + Parquet, reading one back,
-checking it against gold, scoring it.
+checking it against gold (``evaluation`` scores it).
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 
 from zs_core.data import Sentence, read_tsv, write_word_scores_tsv
 from zs_core.errors import InputError
-from zs_core.metrics import calibrate_threshold, token_metrics
 
 PARQUET_META_KEY = b"zs_sweep"  # Parquet schema metadata: JSON saying how the scores were made
 
@@ -63,6 +62,19 @@ def read_predictions(path: str | os.PathLike) -> list[Sentence]:
         for old, new in _SCORE_WORDING:
             message = message.replace(old, new, 1)
         raise InputError(message) from None
+
+
+def prediction_meta(tsv_path: str | os.PathLike) -> dict:
+    """How a prediction was made (method, layer, head, pooling, ...), from the Parquet copy's metadata;
+    {} when there is no Parquet copy (a TSV from elsewhere, e.g. the seed's)."""
+    parquet = parquet_path(tsv_path)
+    if not parquet.is_file():
+        return {}
+    try:
+        meta = pq.read_schema(parquet).metadata or {}
+        return json.loads(meta.get(PARQUET_META_KEY, b"{}"))
+    except (OSError, ValueError, pa.ArrowException):
+        return {}
 
 
 def read_gold(path: str | os.PathLike, positive_labels: Sequence[str] = ()) -> list[Sentence]:
@@ -119,20 +131,3 @@ def check_same_words(preds_path: str | os.PathLike, preds: Sequence[Sentence], g
         reason = f"sentence {k + 1} ({len(a)} vs {len(b)} words), word {j + 1}: {got[0]} vs {got[1]}"
     raise InputError(f"{_position(preds_path, preds, k, j)} vs {_position(gold_path, gold, k, j)}: "
                      f"predictions and gold differ: {reason}")
-
-
-def score_predictions(
-    gold: Sequence[Sentence], preds: Sequence[Sentence], threshold: float = 0.5, top_k: int = 0,
-    calibrate_on: tuple[Sequence[Sentence], Sequence[Sentence]] | None = None,
-) -> dict:
-    """token_metrics at ``threshold``; with ``calibrate_on=(dev gold, dev preds)`` also ``cal_*`` at the
-    threshold that maximises dev token F1 (calibrate_threshold), applied to these predictions."""
-    labels = [list(s.gold) for s in gold]
-    scores = [list(s.labels) for s in preds]
-    out = token_metrics(labels, scores, threshold=threshold, top_k=top_k)
-    if calibrate_on is not None:
-        dev_gold, dev_preds = calibrate_on
-        cal = calibrate_threshold([list(s.gold) for s in dev_gold], [list(s.labels) for s in dev_preds], top_k)
-        at = token_metrics(labels, scores, threshold=cal, top_k=top_k)
-        out.update({f"cal_{k}": at[k] for k in ("threshold", "precision", "recall", "f1", "f05")})
-    return out

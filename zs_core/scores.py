@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -102,9 +101,3 @@ def head_word_scores(
 def scored_mask(word_index: torch.Tensor) -> torch.Tensor:
     """[B, T] True where a piece belongs to a word (special tokens and padding are never scored)."""
     return word_index != NO_WORD
-
-
-def random_word_scores(sentences: Sequence, seed: int = 0) -> list[list[float]]:
-    """The random floor: uniform [0, 1) scores per word from numpy's default_rng(seed), sentence by sentence."""
-    rng = np.random.default_rng(seed)
-    return [rng.random(len(s.words)).tolist() for s in sentences]

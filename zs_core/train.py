@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 from transformers import get_linear_schedule_with_warmup
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -15,8 +14,9 @@ from zs_core.batching import Encoded, batches, encode, mask_words
 from zs_core.config import RunConfig
 from zs_core.data import Sentence, read_tsv
 from zs_core.errors import InputError
-from zs_core.metrics import calibrate_threshold, sentence_metrics, token_metrics
-from zs_core.scores import predict, random_word_scores
+from zs_core.evaluation import list_rows, random_scores, wide
+from zs_core.metrics import sentence_metrics
+from zs_core.scores import predict
 
 
 class NonFiniteLoss(RuntimeError):
@@ -37,39 +37,33 @@ def split_metrics(
     sentences: Sequence[Sentence], probs: Sequence[float], words: Sequence[Sequence[float]] | None,
     cfg: RunConfig, threshold: float | None = None, calibrate: bool = True,
 ) -> dict[str, float]:
-    """Sentence metrics at 0.5; token metrics at importance_threshold and at a calibrated threshold.
+    """Sentence metrics at 0.5 and the soft-attention rows of ``evaluation`` as leaderboard columns.
 
     ``threshold=None, calibrate=True`` calibrates on these very sentences (dev); to score test pass dev's
     threshold and ``calibrate=False`` (test never picks its own threshold).
-    Keys: sent_*, tok_* (fixed threshold; map and corr need none), tok_cal_* and threshold (calibrated), n_sentences.
+    Keys: sent_*, n_sentences, tok_* (at importance_threshold; map, auroc, corr need none), tok_cal_*
+    (at the calibrated threshold, tok_cal_threshold).
     """
     out = {f"sent_{k}": v for k, v in sentence_metrics([s.label for s in sentences], probs).items()}
     out["n_sentences"] = len(sentences)
     if words is None:
         return out
     gold = [list(s.gold) for s in sentences]
-    top_k = cfg.eval.top_count
-    fixed = token_metrics(gold, words, threshold=cfg.eval.importance_threshold, top_k=top_k)
-    out.update({f"tok_{k}": fixed[k] for k in ("precision", "recall", "f1", "f05", "map", "corr")})
-    if threshold is None and calibrate and fixed["n_positive"] > 0:
-        threshold = calibrate_threshold(gold, words, top_k=top_k)
-    if threshold is not None:
-        cal = token_metrics(gold, words, threshold=threshold, top_k=top_k)
-        out.update({f"tok_cal_{k}": cal[k] for k in ("precision", "recall", "f1", "f05")})
-        out["threshold"] = float(threshold)
-    return out
+    dev = (gold, words) if threshold is None and calibrate else None
+    rows = list_rows("soft_attention", gold, words, dev=dev, fixed=cfg.eval.importance_threshold,
+                     top_k=cfg.eval.top_count, dev_threshold=threshold)
+    return {**out, **wide(rows, "")}
 
 
-def random_baseline(splits: dict[str, list[Sentence]], cfg: RunConfig, seed: int = 0) -> dict[str, float]:
-    """dev/* and test/* metrics of uniform random sentence and word scores (the floor of every table)."""
+def random_baseline(splits: dict[str, list[Sentence]], cfg: RunConfig) -> dict[str, float]:
+    """dev/* and test/* metrics of ``evaluation.random_scores`` (the floor of every table); test at dev's
+    calibrated threshold."""
     out: dict[str, float] = {}
     threshold = None
-    for offset, split in enumerate(("dev", "test")):
-        sentences = splits[split]
-        probs = np.random.default_rng(seed + 1000 + offset).random(len(sentences)).tolist()
-        words = random_word_scores(sentences, seed + offset)
-        metrics = split_metrics(sentences, probs, words, cfg, threshold, calibrate=split == "dev")
-        threshold = metrics.get("threshold")
+    for split in ("dev", "test"):
+        probs, words = random_scores(splits[split])
+        metrics = split_metrics(splits[split], probs, words, cfg, threshold, calibrate=split == "dev")
+        threshold = metrics.get("tok_cal_threshold")
         out.update({f"{split}/{k}": v for k, v in metrics.items()})
     return out
 
