@@ -8,9 +8,11 @@ interrupted run resumes where it stopped (an interrupted search resumes with swe
   search  sweep.run: Optuna over soft_attention_gamma, soft_attention_alpha, learning_rate (one seed,
           ASHA by epoch) on a train subsample; the best configuration by dev sentence F1 (the paper's selection)
   final   sweep.run: that configuration with 3 seeds on more train; every seed is scored on test
-FCE, the paper's own task, has no search: its final is search_spaces/paper.yaml (the paper's FCE model,
-step-wise selection by dev sentence F1) with the preset's learning rate, epochs and seeds on all train, and
-  ablation  sweep.run: search_spaces/paper_ablation.yaml's grid on a train subsample
+FCE, the paper's own task, has no search over loss weights:
+  ablation  sweep.run: search_spaces/paper_ablation.yaml's grid (square_attention, zero_delta, attend_sep,
+            sentence_loss) on a train subsample, one seed
+  final     sweep.run: search_spaces/paper.yaml (the paper's FCE model, dev checked every 500 steps) with the
+            grid point of the best dev sentence F1 and the preset's lr, warm-up, epochs and seeds, all train
   heads   sweep.heads on the final's best seed and on the untrained encoder, for dev and for test: the best
           head is chosen by dev MAP and reported on test with its dev-calibrated threshold
   predict sweep.predict: LIME on a fixed random sample of dev and test sentences (data --sample), soft
@@ -20,7 +22,6 @@ step-wise selection by dev sentence F1) with the preset's learning rate, epochs 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shlex
 import subprocess
@@ -41,22 +42,25 @@ TASKS = {  # data folder below --data-root, positive labels
 PRESETS = {
     # search_train: first N train sentences for the search (None: all), search_dev likewise;
     # final_train: train sentences for the 3-seed final runs; lime_sample: dev and test sentences for LIME
-    # paper: FCE's final (search_spaces/paper.yaml) with these overrides; ablation: paper_ablation.yaml's grid
+    # paper: FCE's final (search_spaces/paper.yaml) with these overrides (the cpu preset's: lr 3e-5 for minilm,
+    # warm-up over 10% of the optimizer steps, since the seed's warm-up outlasts a 3-epoch run); ablation:
+    # paper_ablation.yaml's grid on the first `train` sentences
     "cpu": {"model": "minilm", "search_train": 1500, "search_dev": 600, "search_epochs": 2, "num_samples": 4,
             "final_train": {"sst_pos": 4000, "sst_neg": 4000}, "final_epochs": 1,
             "seeds": [1, 2, 3], "lime_sample": 60, "lime_samples": 1024,
-            "paper": {"learning_rate": 3.0e-5, "num_train_epochs": 3, "seeds": [9, 1, 2]},
+            "paper": {"learning_rate": 3.0e-5, "warmup_unit": "steps", "num_train_epochs": 3, "seeds": [9, 1, 2]},
             "ablation": {"train": 4000, "num_train_epochs": 1, "seeds": [9]}},
     "full": {"model": "minilm", "search_train": None, "search_dev": None, "search_epochs": 3, "num_samples": 16,
              "final_train": {}, "final_epochs": 3, "seeds": [1, 2, 3], "lime_sample": None,
              "lime_samples": 4096,
-             "paper": {"learning_rate": 2.0e-5, "num_train_epochs": 20, "seeds": [3, 5, 9, 15, 20]},
+             "paper": {"learning_rate": 2.0e-5, "warmup_unit": "sentences", "num_train_epochs": 20,
+                       "seeds": [3, 5, 9, 15, 20]},
              "ablation": {"train": None, "num_train_epochs": 3, "seeds": [9, 1]}},
     # the whole pipeline in a minute on the tiny random encoder (tests/test_quality.py)
     "smoke": {"model": "tiny-random", "search_train": 64, "search_dev": 32, "search_epochs": 1, "num_samples": 2,
               "final_train": {"fce": 64, "sst_pos": 64, "sst_neg": 64}, "final_epochs": 1, "seeds": [1, 2],
               "lime_sample": 4, "lime_samples": 64,
-              "paper": {"learning_rate": 1.0e-3, "num_train_epochs": 1, "seeds": [1, 2]},
+              "paper": {"learning_rate": 1.0e-3, "warmup_unit": "steps", "num_train_epochs": 1, "seeds": [1, 2]},
               "ablation": {"train": 64, "num_train_epochs": 1, "seeds": [1]}},
 }
 PAPER_TASKS = ("fce",)  # tasks whose final is the paper's own model (search_spaces/paper.yaml)
@@ -171,18 +175,23 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner) -
 
 
 def paper_stages(run: Runner, home: Path, data: dict, ablation_data: dict, preset: dict, tune: dict) -> None:
-    """The paper's FCE model (final) and the ablation grid, from search_spaces/paper*.yaml with the preset's
-    encoder, learning rate, epochs and seeds."""
+    """The ablation grid (search_spaces/paper_ablation.yaml) on a small budget, then the final: the paper's
+    FCE model (search_spaces/paper.yaml) with the grid point that had the best dev sentence F1 (zero-shot:
+    no token label chooses) and the preset's encoder, learning rate, warm-up, epochs and seeds."""
     paper, ablation = preset["paper"], preset["ablation"]
-    for name, data_, epochs, seeds in (("final", data, paper["num_train_epochs"], paper["seeds"]),
-                                       ("ablation", ablation_data, ablation["num_train_epochs"], ablation["seeds"])):
-        space = yaml.safe_load((SPACES / ("paper.yaml" if name == "final" else "paper_ablation.yaml")).read_text())
-        fixed = {**space["fixed"], "model_name": preset["model"], "learning_rate": paper["learning_rate"],
-                 "num_train_epochs": epochs}
-        runs = len(seeds) * math.prod(len(next(iter(d.values()))) for d in space.get("search", {}).values())
-        path = write_space(home / f"{name}.yaml", name, data_, fixed, space.get("search", {}),
-                           {**space["tune"], **tune, "seeds": seeds, "keep_top_k": runs})
-        sweep_stage(run, path, home / name)
+    grid = yaml.safe_load((SPACES / "paper_ablation.yaml").read_text(encoding="utf-8"))
+    adapted = {"model_name": preset["model"], "learning_rate": paper["learning_rate"],
+               "warmup_unit": paper["warmup_unit"]}
+    path = write_space(home / "ablation.yaml", "ablation", ablation_data,
+                       {**grid["fixed"], **adapted, "num_train_epochs": ablation["num_train_epochs"]}, grid["search"],
+                       {**grid["tune"], **tune, "seeds": ablation["seeds"], "keep_top_k": 1})
+    sweep_stage(run, path, home / "ablation")
+    chosen = {k: best_row(home / "ablation")[k] for k in grid["search"]}
+    space = yaml.safe_load((SPACES / "paper.yaml").read_text(encoding="utf-8"))
+    path = write_space(home / "final.yaml", "final", data,
+                       {**space["fixed"], **adapted, **chosen, "num_train_epochs": paper["num_train_epochs"]}, {},
+                       {**space["tune"], **tune, "seeds": paper["seeds"], "keep_top_k": len(paper["seeds"])})
+    sweep_stage(run, path, home / "final")
 
 
 def predictions(run: Runner, home: Path, folder: Path, positive: list[str], checkpoint: str,

@@ -105,8 +105,8 @@ def test_learning_curve_and_ablation_tables(home):
                          "num_train_epochs": [1, 1, 1, None], "square_attention": [True, False, False, None],
                          "zero_delta": [0.0, 0.1, 0.0, None], "attend_sep": [True, True, False, None],
                          "sentence_loss": ["ce2", "ce2", "bce", None], "dev/sent_f1": [0.7, 0.9, 0.8, 0.5],
-                         **{f"test/{k}": [0.1, 0.3, 0.2, 0.0] for k in ("sent_f1", "tok_precision", "tok_recall",
-                                                                         "tok_f1", "tok_map", "tok_corr")}})
+                         **{f"dev/{k}": [0.1, 0.3, 0.2, 0.0] for k in ("tok_precision", "tok_recall", "tok_f1",
+                                                                        "tok_cal_f1", "tok_map", "tok_corr")}})
     grid.to_parquet(home / "ablation" / "leaderboard.parquet")
     table = task_table("fce", home, PRESET)
     assert "P 20.76, R 85.36, F1 33.31" in table
@@ -116,5 +116,5 @@ def test_learning_curve_and_ablation_tables(home):
     assert curve[0].endswith("| 2 |") and curve[1].endswith("| 1, 9 |")
     ablation = [x for x in table.splitlines() if x.startswith(("| True", "| False"))]
     assert len(ablation) == 3  # no random row; best dev sentence F1 first
-    assert ablation[0].startswith("| False | 0.1 | True | ce2 | 90.00 | 30.00 |")
+    assert ablation[0].startswith("| False | 0.1 | True | ce2 | 90.00 | 30.00 |")  # dev sent F1, dev tok P
     assert ablation[-1].startswith("| True | 0.0 | True | ce2 | 70.00 |")
