@@ -178,10 +178,9 @@ def stage_minutes(out: Path) -> float:
 
 
 def write_tables(out: Path, tasks: list[str], preset: dict) -> None:
-    stamp = provenance()
+    stamp = provenance(shlex.join(["python", "bench/quality.py", *sys.argv[1:]]))
     versions = ", ".join(f"{k.removeprefix('version_')} {v}" for k, v in stamp.items() if k.startswith("version_"))
-    command = shlex.join(["python", "bench/quality.py", *sys.argv[1:]])
-    head = [f"`{command}` on {stamp['created_at'][:10]}, git {stamp['git_sha'][:10]}, {machine()}; {versions}. "
+    head = [f"`{stamp['command']}` on {stamp['created_at'][:10]}, git {stamp['git_sha'][:10]}, {machine()}; {versions}. "
             f"Stage commands: {stage_minutes(out):.1f} min of wall time in all (`{out.name}/commands.log`).", "",
             f"Preset: `{json.dumps(preset)}`", ""]
     tables = [(out / t / "table.md").read_text(encoding="utf-8") for t in tasks if (out / t / "table.md").is_file()]

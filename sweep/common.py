@@ -5,13 +5,14 @@ import argparse
 import datetime as dt
 import functools
 import os
+import shlex
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from zs_core.data import SPLITS, DataSpec
+from zs_core.data import SPLITS, DataSpec, data_provenance
 from zs_core.errors import InputError
 
 EXIT_BAD_INPUT = 2
@@ -85,24 +86,38 @@ def check_output_dir(path: str | Path) -> Path:
     return path
 
 
-def provenance() -> dict[str, str]:
-    """Where a leaderboard row came from: git sha, date, package versions."""
-    out = {"created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "git_sha": git_sha()}
+def provenance(command: str, spec: DataSpec | None = None, splits: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+    """Where a result row came from, the same in every output: the command line, created_at, the git sha and
+    whether the tree had uncommitted changes, package versions, and (with ``spec``) the data of ``splits``:
+    dataset or folder, positive labels, limit, sample and each split file's sha256 (short)."""
+    sha, dirty = git_state()
+    out = {"command": command, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+           "git_sha": sha, "git_dirty": dirty}
     for name in PACKAGES:
         try:
             out[f"version_{name}"] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[f"version_{name}"] = ""
-    return out
+    return {**out, **(data_provenance(spec, splits) if spec is not None else {})}
+
+
+def command_line(module: str, argv: list[str] | None) -> str:
+    """``python -m MODULE ARGS`` as typed (argv None: this process's own arguments)."""
+    return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
 
 
 @functools.lru_cache(maxsize=1)
-def git_sha() -> str:
+def git_state() -> tuple[str, str]:
+    """(HEAD's sha, "true"/"false": tracked files changed since it); ("", "") outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=5).stdout.strip()
+        sha = git("rev-parse", "HEAD")
+        return (sha, str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower()) if sha else ("", "")
     except (OSError, subprocess.SubprocessError):
-        return ""
+        return "", ""
 
 
 def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", num_cpus: int | None = None) -> str:

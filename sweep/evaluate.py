@@ -20,9 +20,9 @@ import os
 import sys
 from pathlib import Path
 
-from sweep.common import Parser, add_data_args, cli, data_spec_from_args
+from sweep.common import Parser, add_data_args, cli, command_line, data_spec_from_args, provenance
 from sweep.predict import conf_dataset, conf_parser, read_conf
-from zs_core.data import SPLITS, DataSpec, Sentence, load_splits
+from zs_core.data import SPLITS, DataSpec, Sentence, load_splits, short_sha256
 from zs_core.errors import InputError
 from zs_core.evaluation import list_rows
 from zs_core.predictions import check_same_words, prediction_meta, read_gold, read_predictions
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     threshold = 0.5 if args.threshold is None else args.threshold
     if args.json_out and Path(args.json_out).is_dir():
         raise InputError(f"{args.json_out}: is a folder, expected the JSON file to write")
-    gold_name, gold = load_gold(args, args.split or "test")
+    gold_name, gold = load_gold(args, args.split or "test")  # split: test unless --split or the conf names one
     preds = load_pair(args.preds, gold_name, gold)
     dev = None
     if args.calibrate_on:
@@ -120,9 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     meta = prediction_meta(args.preds)
     rows = list_rows(meta.get("method", "predictions"), golds, [list(s.labels) for s in preds], dev=dev,
                      fixed=threshold, top_k=top_k)
-    result = {"preds": args.preds, "gold": gold_name, "top_k": top_k, "n_tokens": sum(map(len, golds)),
+    split = args.split or "test"
+    spec = gold_source(args)[1]
+    stamp = provenance(command_line("sweep.evaluate", argv), spec, (split,))
+    if spec is None:
+        stamp.update(data=args.gold, **{f"data_sha256_{split}": short_sha256(args.gold)})
+    result = {"preds": args.preds, "preds_sha256": short_sha256(args.preds), "gold": gold_name, "top_k": top_k,
+              "n_tokens": sum(map(len, golds)),
               "n_positive": sum(map(sum, golds)),
-              "rows": [{**row, **{k: meta[k] for k in ("layer", "head", "pooling") if k in meta}} for row in rows]}
+              "rows": [{**row, **{k: meta[k] for k in ("layer", "head", "pooling") if k in meta}} for row in rows],
+              "provenance": stamp}
     text = json.dumps(result)
     if args.json_out:
         write_text_atomic(Path(args.json_out), text + "\n")

@@ -14,7 +14,7 @@ from typing import Callable
 
 import pandas as pd
 
-from sweep.common import (Parser, add_data_args, check_output_dir, cli, data_spec_from_args, provenance,
+from sweep.common import (Parser, add_data_args, check_output_dir, cli, command_line, data_spec_from_args, provenance,
                           start_ray, trial_resources)
 from sweep.heatmap import plot_heads
 from sweep.leaderboard import top_table, write_parquet
@@ -220,13 +220,13 @@ def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...
     return [frames[p] for p in names if p in frames], errors
 
 
-def finish(frames: list[pd.DataFrame], output: Path) -> pd.DataFrame:
-    """heads.parquet (atomic), heads.png, and the top 10 printed."""
+def finish(frames: list[pd.DataFrame], output: Path, stamp: dict[str, str]) -> pd.DataFrame:
+    """heads.parquet (atomic, every row with ``stamp``: the provenance), heads.png, and the top 10 printed."""
     frame = pd.concat(frames, ignore_index=True)
     for column in ("layer", "head"):
         frame[column] = frame[column].astype("Int64")
     frame = frame[list(COLUMNS)]
-    for key, value in provenance().items():
+    for key, value in stamp.items():
         frame[key] = value
     output.mkdir(parents=True, exist_ok=True)
     write_parquet(frame, output / "heads.parquet")
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in errors:
         print(line, file=sys.stderr)
     if frames:
-        finish(frames, output)
+        finish(frames, output, provenance(command_line("sweep.heads", argv), spec, tuple(data)))
     return 1 if errors else 0
 
 

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from sweep.common import Parser, add_data_args, cli, data_spec_from_args, provenance
+from sweep.common import Parser, add_data_args, cli, command_line, data_spec_from_args, provenance
 from zs_core.data import DATASETS, SPLITS, DataSpec, Sentence, load_splits
 from zs_core.errors import InputError
 from zs_core.predictions import write_predictions
@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.smoke_test and args.model is None:
             args.model = str(smoke_checkpoint(Path(tmp)))
         scores, meta = compute(args, sentences)
-        tsv, parquet = write_predictions(args.output, sentences, scores, {**meta, **provenance()})
+        stamp = provenance(command_line("sweep.predict", argv), spec, (args.split,))
+        tsv, parquet = write_predictions(args.output, sentences, scores, {**meta, **stamp})
         n_words = sum(len(s.words) for s in sentences)
         where = f"{tsv} and {parquet}"
         if tmp in str(tsv):

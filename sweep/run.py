@@ -14,17 +14,16 @@ folder every machine sees (NFS) or a URI, so that the sweep writes one result tr
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import sys
 from pathlib import Path
 
 import yaml
 
-from sweep.common import Parser, check_output_dir, cli, provenance, start_ray, trial_resources
+from sweep.common import Parser, check_output_dir, cli, command_line, provenance, start_ray, trial_resources
 from sweep.space import Sweep, load_sweep, smoke, to_tune_space
 from zs_core.config import build_config
-from zs_core.data import load_splits
+from zs_core.data import SPLITS, load_splits
 from zs_core.errors import InputError
 
 # torch, transformers, pandas and Ray are imported where used: bad input is reported in a second.
@@ -48,9 +47,8 @@ def parse_args(argv):
 
 @cli
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    args.command = shlex.join(["python", "-m", "sweep.run", *argv])
+    args.command = command_line("sweep.run", argv)
     if args.resume and args.fresh:
         raise InputError("python -m sweep.run: give --resume or --fresh, not both")
     if not args.space and not args.smoke_test:
@@ -112,7 +110,7 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
     evaluate_kept(kept, splits, resources)
     rows.append({"trial_id": "random", "method": "random", "status": "TERMINATED",
                  **random_baseline(splits, build_config(sweep.fixed, sweep.source))})
-    write_results(rows, sweep, out)
+    write_results(rows, sweep, out, args.command)
     ray.shutdown()  # with --address this only disconnects
 
 
@@ -202,12 +200,12 @@ def evaluate_kept(kept: list[dict], splits, resources: dict) -> None:
         row.update(metrics)
 
 
-def write_results(rows: list[dict], sweep: Sweep, out: Path) -> None:
+def write_results(rows: list[dict], sweep: Sweep, out: Path, command: str) -> None:
     import pandas as pd
 
     from sweep.leaderboard import by_config, top_table, typed, write_parquet
 
-    stamp = provenance()
+    stamp = provenance(command, sweep.data, SPLITS)
     curves = [r.pop("_curve") for r in rows if "_curve" in r]
     for row in rows:
         row.pop("_checkpoint", None)

@@ -7,7 +7,9 @@ category (positive when in ``positive_labels``) or, when no ``positive_labels`` 
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -233,6 +235,26 @@ def load_splits(spec: DataSpec, splits: tuple[str, ...] | list[str] = SPLITS) ->
             ("data.limit.train", "first")
         raise InputError(f"{key}: no positive sentence among the {which} {len(out['train'])} train sentences")
     return out
+
+
+def split_file(spec: DataSpec, split: str) -> str:
+    """The file a split is read from (wnut16's three splits share one file)."""
+    return os.path.join(spec.dir, f"{split}.tsv") if spec.dir is not None else _wnut16_path()
+
+
+def data_provenance(spec: DataSpec, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, str]:
+    """Which data a result came from: the named dataset or folder, positive labels, limit and sample, and
+    the first 12 hex digits of the sha256 of each split's file."""
+    out = {"data": spec.dataset if spec.dir is None else spec.dir, "data_positive_labels": ",".join(spec.positive_labels),
+           "data_limit": json.dumps(spec.limit or {}, sort_keys=True),
+           "data_sample": json.dumps(spec.sample or {}, sort_keys=True)}
+    return {**out, **{f"data_sha256_{split}": short_sha256(split_file(spec, split)) for split in splits}}
+
+
+def short_sha256(path: str | os.PathLike) -> str:
+    """The first 12 hex digits of a file's sha256."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:12]
 
 
 def sample(sentences: list[Sentence], n: int | None) -> list[Sentence]:
