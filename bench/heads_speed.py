@@ -28,6 +28,7 @@ from sweep.common import quiet_libraries
 from zs_core.batching import batches
 from zs_core.data import read_tsv
 from zs_core.encoders import layer_head_counts, load_encoder, load_tokenizer
+from zs_core.files import write_text_atomic
 from zs_core.headscan import HeadAccumulator, encode_in_chunks, length_batches, scan_batch, scan_split
 from zs_core.scores import POOLINGS, head_piece_scores, pieces_to_words
 
@@ -132,9 +133,7 @@ def write_section(path: Path, text: str) -> None:
     else:
         end = old.find("\n## ", start + len(SECTION))
         new = old[:start] + text + ("" if end < 0 else old[end:])
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
+    write_text_atomic(path, new)
 
 
 def main() -> int:

@@ -24,6 +24,7 @@ from sweep.common import Parser, add_data_args, cli, command_line, data_spec_fro
 from sweep.predict import conf_dataset, conf_parser, read_conf
 from zs_core.data import SPLITS, DataSpec, Sentence, load_splits, short_sha256
 from zs_core.errors import InputError
+from zs_core.files import write_text_atomic
 from zs_core.evaluation import list_rows
 from zs_core.predictions import check_same_words, prediction_meta, read_gold, read_predictions
 from zs_core.seed_conf import fill_placeholders
@@ -135,17 +136,6 @@ def main(argv: list[str] | None = None) -> int:
         write_text_atomic(Path(args.json_out), text + "\n")
     print(text)
     return 0
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """heads.png: a layer x head heatmap of MAP, one panel per (model, pooling), the best head boxed."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from zs_core.files import atomic_path
 
 
 def plot_heads(frame: pd.DataFrame, path: str | Path, metric: str = "map") -> Path:
@@ -51,15 +52,12 @@ def plot_heads(frame: pd.DataFrame, path: str | Path, metric: str = "map") -> Pa
             ax.set_xlabel("head")
             ax.set_ylabel("layer")
     fig.colorbar(image, ax=axes, shrink=0.8, label=metric.upper())
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def _annotate(ax, grid: np.ndarray, vmin: float, vmax: float) -> None:

@@ -1,7 +1,6 @@
 """Parquet leaderboards: atomic writes, grouping over seeds, a printed top table."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -10,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zs_core.config import KEYS
+from zs_core.files import atomic_path
 
 # Columns that describe a row rather than its configuration; everything else non-metric is config.
 NOT_CONFIG = {"trial_id", "status", "seed", "best_epoch", "best_step", "checkpoint", "seconds", "error", "created_at",
@@ -18,16 +18,10 @@ COUNTS = ("seed", "best_step", "epochs_run")  # whole numbers that may be missin
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write to a temporary name in the same folder, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    """Write through a temporary sibling and a rename: readers never see half a file."""
+    with atomic_path(path) as tmp:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:

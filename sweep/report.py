@@ -9,7 +9,6 @@ from the best kept checkpoint. Images are embedded as PNG data URIs; the page lo
 from __future__ import annotations
 
 import html
-import os
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 
 from sweep.common import Parser, cli
 from zs_core.errors import InputError
+from zs_core.files import write_text_atomic
 
 BOARD, CURVES, HEADS, SWEEP_YAML = "leaderboard.parquet", "curves.parquet", "heads.parquet", "sweep.yaml"
 FINISHED = ("TERMINATED", "STOPPED_EARLY")
@@ -228,16 +228,6 @@ def _provenance(frame: pd.DataFrame) -> str:
             f"git {html.escape(sha)}; {html.escape(versions)}</span>")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def page(title: str, sections: list[str]) -> str:
     from sweep.report_plots import CSS, SCRIPT
 
@@ -263,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--examples and --lime-samples: expected 0 or a positive integer")
     sections = [sweep_section(f, i, args, scans) for i, f in enumerate(sweeps)]
     sections += [heads_section(f, i) for i, f in enumerate(scans)]
-    write_atomic(output, page(f"zs-sweep report: {root.resolve().name}", sections))
+    write_text_atomic(output, page(f"zs-sweep report: {root.resolve().name}", sections))
     print(f"wrote {output}")
     return 0
 

@@ -8,8 +8,6 @@ Layout of a checkpoint folder:
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import torch
@@ -19,6 +17,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from zs_core.config import RunConfig, build_config
 from zs_core.encoders import load_encoder, load_tokenizer
 from zs_core.errors import InputError
+from zs_core.files import atomic_path
 from zs_core.model import ZeroShotClassifier
 
 CONFIG_FILE = "zs_config.json"
@@ -28,18 +27,13 @@ HEAD_FILE = "head.safetensors"
 def save_checkpoint(folder: str | Path, model: ZeroShotClassifier, tokenizer: PreTrainedTokenizerBase,
                     cfg: RunConfig, extra: dict | None = None) -> Path:
     """Write to ``folder`` through a temporary sibling and a rename, so a reader never sees half of it."""
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
-    tokenizer.save_pretrained(tmp / "encoder")
-    head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
-    save_file(head, str(tmp / HEAD_FILE))
-    (tmp / CONFIG_FILE).write_text(json.dumps({"config": cfg.flat(), **(extra or {})}, indent=2))
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
-    return folder
+    with atomic_path(folder) as tmp:
+        model.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
+        tokenizer.save_pretrained(tmp / "encoder")
+        head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
+        save_file(head, str(tmp / HEAD_FILE))
+        (tmp / CONFIG_FILE).write_text(json.dumps({"config": cfg.flat(), **(extra or {})}, indent=2))
+    return Path(folder)
 
 
 def is_checkpoint(folder: str | Path) -> bool:

@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from zs_core.errors import InputError
+from zs_core.files import write_text_atomic
 
 SPLITS = ("train", "dev", "test")
 DATASETS = ("wnut16",)
@@ -329,11 +330,4 @@ def write_word_scores_tsv(path: str | os.PathLike, sentences: list[Sentence],
             raise ValueError(f"sentence {k}: {len(sentence.words)} words but {len(row)} scores")
         lines.extend(f"{w}\t{float(x)!r}\n" for w, x in zip(sentence.words, row))
         lines.append("\n")
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.writelines(lines)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_text_atomic(path, "".join(lines))

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from zs_core.data import Sentence, read_tsv, write_word_scores_tsv
 from zs_core.errors import InputError
+from zs_core.files import atomic_path
 
 PARQUET_META_KEY = b"zs_sweep"  # Parquet schema metadata: JSON saying how the scores were made
 
@@ -36,15 +37,9 @@ def write_predictions(tsv_path: str | os.PathLike, sentences: Sequence[Sentence]
         "score": pa.array([float(x) for row in scores for x in row], pa.float64()),
     })
     table = table.replace_schema_metadata({PARQUET_META_KEY: json.dumps(meta or {}).encode()})
-    tsv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = parquet.with_name(parquet.name + ".tmp")
-    try:
+    with atomic_path(parquet) as tmp:  # the Parquet lands only once the TSV has
         pq.write_table(table, tmp)
         write_word_scores_tsv(tsv, list(sentences), [list(x) for x in scores])
-        os.replace(tmp, parquet)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return tsv, parquet
 
 
