@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from sweep.common import Parser, add_data_args, cli, command_line, data_spec_from_args, provenance
-from sweep.predict import conf_dataset, conf_parser, read_conf
+from sweep.seed_conf import apply_evaluate_conf, conf_parser
 from zs_core.data import SPLITS, DataSpec, Sentence, load_splits, short_sha256
 from zs_core.errors import InputError
 from zs_core.files import write_text_atomic
 from zs_core.evaluation import list_rows
 from zs_core.predictions import check_same_words, prediction_meta, read_gold, read_predictions
-from zs_core.seed_conf import fill_placeholders
 
-RESULT_KEYS = ("eval_results_filename", "eval_results_filaname")  # the seed spelled it both ways
 
 
 def parser() -> Parser:
@@ -44,26 +41,6 @@ def parser() -> Parser:
                    "threshold there (DEV_GOLD defaults to the dataset's dev split)")
     p.add_argument("--json-out", help="also write the JSON object to this file")
     return p
-
-
-def apply_conf(args: argparse.Namespace) -> None:
-    """Fill what the command line left open from the seed's evaluation .conf (the command line wins)."""
-    conf = read_conf(args, "evaluate")
-    if conf is None:
-        return
-    folder = fill_placeholders(conf.get("results_input_dir", ""), conf)
-    if args.preds is None and conf.get("results_input_filename"):
-        args.preds = os.path.join(folder, fill_placeholders(conf["results_input_filename"], conf))
-    out = next((conf[k] for k in RESULT_KEYS if conf.get(k)), None)
-    if args.json_out is None and out:
-        args.json_out = os.path.join(folder, fill_placeholders(out, conf))
-    if args.threshold is None and "importance_threshold" in conf:
-        args.threshold = float(conf["importance_threshold"])
-    if args.top_k is None and "top_count" in conf:
-        args.top_k = int(conf["top_count"])
-    if args.split is None:
-        args.split = conf.get("dataset_split") or None
-    conf_dataset(args, conf, "--gold FILE")
 
 
 def gold_source(args: argparse.Namespace) -> tuple[str | None, DataSpec | None]:
@@ -94,7 +71,7 @@ def load_pair(preds_path: str, gold_name: str, gold: list[Sentence]) -> list[Sen
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    apply_conf(args)
+    apply_evaluate_conf(args)
     if not args.preds:
         raise InputError("--preds: give the word-score file to evaluate")
     top_k = 0 if args.top_k is None else args.top_k

@@ -18,30 +18,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from sweep.common import Parser, add_data_args, cli, command_line, data_spec_from_args, provenance
-from zs_core.data import DATASETS, SPLITS, DataSpec, Sentence, load_splits
+from zs_core.data import SPLITS, DataSpec, Sentence, load_splits
 from zs_core.errors import InputError
 from zs_core.predictions import write_predictions
-from zs_core.seed_conf import fill_placeholders, seed_flag, seed_int, stage_conf
+from sweep.seed_conf import apply_predict_conf, conf_parser
 
 METHODS = ("soft_attention", "head", "lime", "ig", "random")
 SEED_METHODS = {"model_attention": "head"}  # the seed's name for one of the encoder's attention heads
 CHECKPOINT_METHODS = ("soft_attention", "lime", "ig")
 # argparse destination <- seed .conf key (None values in args are filled from the conf)
-CONF_KEYS = {"model": "model_path", "split": "dataset_split", "layer": "attn_layer_id", "head": "attn_head_id",
-             "seed": "seed", "batch_size": "per_device_eval_batch_size", "max_seq_length": "max_seq_length",
-             "lowercase": "lowercase", "lime_samples": "lime_num_samples",
-             "lime_replace": "lime_mask_string_use_pad"}
-INT_ARGS = ("layer", "head", "seed", "batch_size", "max_seq_length", "lime_samples")
 SMOKE = {"train": 32, "dev": 8, "test": 8}  # --smoke-test: sentences per split; LIME samples below
 SMOKE_LIME_SAMPLES = 256
-
-
-def conf_parser(prog: str, doc: str, stage: str) -> Parser:
-    """A command line that also takes the seed's .conf of one stage: --config FILE [key=value ...]."""
-    p = Parser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of --config's keys")
-    p.add_argument("--config", help=f"a seed .conf of the {stage} stage (section [config])")
-    return p
 
 
 def parser() -> Parser:
@@ -71,48 +58,6 @@ def parser() -> Parser:
     p.add_argument("--smoke-test", action="store_true",
                    help="tiny-random model trained 1 epoch on 32 wnut16 sentences, 8 test sentences")
     return p
-
-
-def read_conf(args: argparse.Namespace, stage: str) -> dict[str, str] | None:
-    """--config with its key=value overrides applied (None without --config)."""
-    if not args.config:
-        if args.overrides:
-            raise InputError(f"{args.overrides[0]!r}: key=value overrides need --config")
-        return None
-    return stage_conf(args.config, stage, args.overrides)
-
-
-def conf_dataset(args: argparse.Namespace, conf: dict[str, str], instead: str) -> None:
-    """The conf's ``dataset`` as --data, unless the command line names the data (``instead``: what to give)."""
-    if args.data or args.data_dir or getattr(args, "gold", None) or not conf.get("dataset"):
-        return
-    if conf["dataset"] not in DATASETS:
-        raise InputError(f"{args.config}: dataset {conf['dataset']!r} is not a named dataset "
-                         f"({', '.join(DATASETS)}); give {instead}")
-    args.data = conf["dataset"]
-
-
-def apply_conf(args: argparse.Namespace) -> None:
-    """Fill what the command line left open from --config (the command line wins)."""
-    conf = read_conf(args, "predict")
-    if conf is None:
-        return
-    for dest, key in CONF_KEYS.items():
-        if getattr(args, dest) is None and conf.get(key):
-            value = conf[key]
-            if dest in INT_ARGS:
-                value = seed_int(conf, key, args.config)
-            elif dest == "lowercase":
-                value = seed_flag(conf, key, args.config, False)
-            elif dest == "lime_replace":
-                value = "pad" if seed_flag(conf, key, args.config, False) else "mask"
-            setattr(args, dest, value)
-    if args.method is None and "method" in conf:
-        args.method = conf["method"]
-    if args.output is None and conf.get("output_file"):
-        method = args.method or conf.get("method", "")
-        args.output = fill_placeholders(conf["output_file"], {**conf, "method": method})
-    conf_dataset(args, conf, "--data-dir DIR --positive-labels ...")
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -242,7 +187,7 @@ def smoke_checkpoint(folder: Path) -> Path:
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    apply_conf(args)
+    apply_predict_conf(args)
     with tempfile.TemporaryDirectory(prefix="zs-predict-smoke-") as tmp:
         if args.smoke_test:
             if args.data or args.data_dir or args.limit:

@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
+from sweep.seed_conf import sweep_doc
 from zs_core.config import KEYS, build_config
-from zs_core.seed_conf import read_seed_conf, seed_config
 from zs_core.data import DataSpec, data_spec_from_dict
 from zs_core.errors import InputError
 
@@ -79,7 +79,7 @@ def load_sweep(path: str | Path, overrides: list[str] = ()) -> Sweep:
     ``tune.KEY=value``, ``data.KEY=value`` or ``name=value``; values are read as YAML.
     """
     path = Path(path)
-    doc = _read_conf(path) if path.suffix == ".conf" else _read_yaml(path)
+    doc = sweep_doc(path) if path.suffix == ".conf" else _read_yaml(path)
     source = str(path)
     unknown = sorted(set(doc) - set(TOP_KEYS))
     if unknown:
@@ -271,19 +271,6 @@ def _kind(key: str) -> str:
 
 def _count(value: Any, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-
-def _read_conf(path: Path) -> dict:
-    """A seed .conf: one fixed configuration with the seed's meaning, its seed as the sweep's only seed."""
-    raw = read_seed_conf(path)
-    flat = seed_config(raw, str(path), "train")
-    typed = build_config(flat, str(path)).flat()
-    fixed = {k: typed[k] for k in flat if k != "seed"}
-    tune: dict[str, Any] = {"num_samples": 1, "searcher": "random", "scheduler": "fifo"}
-    if "seed" in raw:
-        tune["seeds"] = [typed["seed"]]
-    return {"name": raw.get("experiment_name", path.stem), "data": {"dataset": raw.get("dataset", "wnut16")},
-            "fixed": fixed, "tune": tune}
 
 
 def _read_yaml(path: Path) -> dict:

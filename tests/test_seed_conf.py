@@ -15,7 +15,7 @@ from sweep import run
 from sweep.space import load_sweep
 from zs_core.config import ModelConfig, build_config
 from zs_core.errors import InputError
-from zs_core.seed_conf import read_seed_conf, seed_config, stage_conf
+from sweep.seed_conf import read_seed_conf, seed_config, stage_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFS = Path(__file__).resolve().parent / "seed_confs"

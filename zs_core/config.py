@@ -1,7 +1,7 @@
 """One frozen dataclass per stage, built from the seed's flat key names.
 
 A flat mapping (a YAML ``fixed:`` block plus sampled search values, or a seed ``.conf`` file through
-``zs_core.seed_conf``) is split over the stages by key; an unknown key or a wrong type is an InputError naming it.
+``sweep.seed_conf``) is split over the stages by key; an unknown key or a wrong type is an InputError naming it.
 """
 from __future__ import annotations
 

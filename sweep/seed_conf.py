@@ -1,4 +1,6 @@
-"""The seed's .conf files (INI, one ``[config]`` section) with the meaning they had in the seed.
+"""The seed's .conf files (INI, one ``[config]`` section) with the meaning they had in the seed, for every
+command: ``sweep.run trial.conf`` (``sweep_doc``), ``sweep.predict --config`` and ``sweep.evaluate --config``
+(``apply_predict_conf``, ``apply_evaluate_conf``: what the command line leaves open comes from the conf).
 
 ``seed_config(raw, source, stage)`` turns a .conf into zs-sweep's flat config keys:
 
@@ -11,17 +13,27 @@
 """
 from __future__ import annotations
 
+import argparse
 import configparser
 import datetime as dt
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from zs_core.config import build_config
+from sweep.common import Parser
+from zs_core.config import KEYS, build_config
+from zs_core.data import DATASETS
 from zs_core.errors import InputError
 
 STAGES = ("train", "predict", "evaluate")
 PLACEHOLDERS = ("method", "experiment_name", "model_name", "dataset_name", "datetime")
+RESULT_KEYS = ("eval_results_filename", "eval_results_filaname")  # the seed spelled it both ways
+# sweep.predict's argparse destination <- the prediction conf's key (the command line wins)
+PREDICT_KEYS = {"model": "model_path", "split": "dataset_split", "layer": "attn_layer_id", "head": "attn_head_id",
+                "seed": "seed", "batch_size": "per_device_eval_batch_size", "max_seq_length": "max_seq_length",
+                "lowercase": "lowercase", "lime_samples": "lime_num_samples", "lime_replace": "lime_mask_string_use_pad",
+                "method": "method"}
+INT_ARGS = ("layer", "head", "seed", "batch_size", "max_seq_length", "lime_samples")
 # The seed's own defaults for keys a .conf may omit (its code read them with config_dict.get(key, default)).
 SEED_DEFAULTS = {"soft_attention": False, "square_attention": False, "soft_attention_alpha": 0.0,
                  "soft_attention_gamma": 0.0, "soft_attention_beta": 0.0, "zero_n": 0, "zero_delta": 0.0}
@@ -79,6 +91,17 @@ def seed_int(raw: dict[str, str], key: str, source: str) -> int | None:
         raise InputError(f"{source}: key {key!r} expects a whole number, got {value!r}") from None
 
 
+def seed_float(raw: dict[str, str], key: str, source: str) -> float | None:
+    """A number key of a seed .conf (None when absent)."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"{source}: key {key!r} expects a number, got {value!r}") from None
+
+
 def check_supported(raw: dict[str, str], source: str, stage: str) -> None:
     """Refuse, in one line, what a stage would silently get wrong."""
     if stage not in STAGES:
@@ -127,3 +150,83 @@ def fill_placeholders(template: str, conf: dict[str, str], now: dt.datetime | No
     for key in PLACEHOLDERS:
         template = template.replace("{" + key + "}", values[key])
     return template
+
+
+def sweep_doc(path: Path) -> dict:
+    """``sweep.run trial.conf``: one fixed configuration with the seed's meaning, its seed the only seed."""
+    raw = read_seed_conf(path)
+    flat = seed_config(raw, str(path), "train")
+    typed = build_config(flat, str(path)).flat()
+    fixed = {k: typed[k] for k in flat if k in KEYS and k != "seed"}
+    tune: dict[str, Any] = {"num_samples": 1, "searcher": "random", "scheduler": "fifo"}
+    if "seed" in raw:
+        tune["seeds"] = [typed["seed"]]
+    return {"name": raw.get("experiment_name", path.stem), "data": {"dataset": raw.get("dataset", "wnut16")},
+            "fixed": fixed, "tune": tune}
+
+
+def conf_parser(prog: str, doc: str, stage: str) -> Parser:
+    """A command line that also takes the seed's .conf of one stage: --config FILE [key=value ...]."""
+    p = Parser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of --config's keys")
+    p.add_argument("--config", help=f"a seed .conf of the {stage} stage (section [config])")
+    return p
+
+
+def read_conf(args: argparse.Namespace, stage: str) -> dict[str, str] | None:
+    """--config with its key=value overrides applied (None without --config)."""
+    if not args.config:
+        if args.overrides:
+            raise InputError(f"{args.overrides[0]!r}: key=value overrides need --config")
+        return None
+    return stage_conf(args.config, stage, args.overrides)
+
+
+def conf_dataset(args: argparse.Namespace, conf: dict[str, str], instead: str) -> None:
+    """The conf's ``dataset`` as --data, unless the command line names the data (``instead``: what to give)."""
+    if args.data or args.data_dir or getattr(args, "gold", None) or not conf.get("dataset"):
+        return
+    if conf["dataset"] not in DATASETS:
+        raise InputError(f"{args.config}: dataset {conf['dataset']!r} is not a named dataset "
+                         f"({', '.join(DATASETS)}); give {instead}")
+    args.data = conf["dataset"]
+
+
+def apply_predict_conf(args: argparse.Namespace) -> None:
+    """sweep.predict: fill what the command line left open from --config (the command line wins)."""
+    conf = read_conf(args, "predict")
+    if conf is None:
+        return
+    for dest, key in PREDICT_KEYS.items():
+        if getattr(args, dest) is None and conf.get(key):
+            value = conf[key]
+            if dest in INT_ARGS:
+                value = seed_int(conf, key, args.config)
+            elif dest == "lowercase":
+                value = seed_flag(conf, key, args.config, False)
+            elif dest == "lime_replace":
+                value = "pad" if seed_flag(conf, key, args.config, False) else "mask"
+            setattr(args, dest, value)
+    if args.output is None and conf.get("output_file"):
+        args.output = fill_placeholders(conf["output_file"], {**conf, "method": args.method or ""})
+    conf_dataset(args, conf, "--data-dir DIR --positive-labels ...")
+
+
+def apply_evaluate_conf(args: argparse.Namespace) -> None:
+    """sweep.evaluate: fill what the command line left open from the evaluation .conf (the command line wins)."""
+    conf = read_conf(args, "evaluate")
+    if conf is None:
+        return
+    folder = fill_placeholders(conf.get("results_input_dir", ""), conf)
+    if args.preds is None and conf.get("results_input_filename"):
+        args.preds = os.path.join(folder, fill_placeholders(conf["results_input_filename"], conf))
+    out = next((conf[k] for k in RESULT_KEYS if conf.get(k)), None)
+    if args.json_out is None and out:
+        args.json_out = os.path.join(folder, fill_placeholders(out, conf))
+    if args.threshold is None:
+        args.threshold = seed_float(conf, "importance_threshold", args.config)
+    if args.top_k is None:
+        args.top_k = seed_int(conf, "top_count", args.config)
+    if args.split is None:
+        args.split = conf.get("dataset_split") or None
+    conf_dataset(args, conf, "--gold FILE")
