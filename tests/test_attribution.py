@@ -1,12 +1,11 @@
 """zs_core.attribution: LIME and integrated gradients on a tiny model trained on an easy made-up task.
 
-The task: positive sentences hold one marker word ("zebra"), labelled ``i``; every other word is ``c``.
+The task (conftest's ``marker_task``): positive sentences hold one marker word ("zebra"), labelled ``i``;
+every other word is ``c``.
 """
 from __future__ import annotations
 
 import copy
-import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,63 +14,25 @@ import torch
 from zs_core.attribution import (PositiveProbability, ig_piece_scores, ig_word_scores, lime_masks,
                                  lime_word_scores, removed_ids)
 from zs_core.batching import NO_WORD, collate, encode
-from zs_core.checkpoint import load_checkpoint, save_checkpoint
-from zs_core.config import build_config
+from zs_core.checkpoint import load_checkpoint
 from zs_core.data import DataSpec, load_splits
-from zs_core.encoders import load_tokenizer
 from zs_core.errors import InputError
-from zs_core.model import build_model
 from zs_core.scores import predict
-from zs_core.train import train
-
-MARKER = "zebra"
-FILLER = "the a cat dog sat on mat house tree car road big small red blue green runs walks".split()
-_TASK: dict[str, Path] = {}  # one trained model per test session (test_predict_evaluate shares it)
-
-
-def write_marker_split(path: Path, n: int, rng: random.Random) -> None:
-    """n sentences of 4-8 filler words; every other one has the marker in a random place."""
-    lines = []
-    for k in range(n):
-        words = [rng.choice(FILLER) for _ in range(rng.randint(4, 8))]
-        labels = ["c"] * len(words)
-        if k % 2 == 0:
-            j = rng.randrange(len(words))
-            words[j], labels[j] = MARKER, "i"
-        lines += [f"{w}\t{lab}" for w, lab in zip(words, labels)] + [""]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def marker_task(tmp_path_factory) -> dict[str, Path]:
-    """{"data": folder with train/dev/test.tsv, "checkpoint": a tiny-random soft-attention model on it}."""
-    if not _TASK:
-        root = tmp_path_factory.mktemp("marker")
-        rng = random.Random(0)
-        for split, n in (("train", 160), ("dev", 20), ("test", 40)):
-            write_marker_split(root / f"{split}.tsv", n, rng)
-        cfg = build_config({"model_name": "tiny-random", "num_train_epochs": 3, "learning_rate": 1e-3,
-                            "warmup_ratio": 0.0, "attention_evidence_size": 16, "final_hidden_layer_size": 16},
-                           "marker task")
-        model, tokenizer = build_model(cfg.model, 1), load_tokenizer("tiny-random")
-        for _ in train(cfg, model, tokenizer, load_splits(DataSpec(dataset=None, dir=str(root),
-                                                                   positive_labels=("i",)))):
-            pass
-        _TASK.update(data=root, checkpoint=save_checkpoint(root / "checkpoint", model, tokenizer, cfg))
-    return _TASK
 
 
 @pytest.fixture(scope="module")
-def task(tmp_path_factory):
-    paths = marker_task(tmp_path_factory)
-    model, tokenizer, _ = load_checkpoint(paths["checkpoint"])
-    test = load_splits(DataSpec(dataset=None, dir=str(paths["data"]), positive_labels=("i",)), ("test",))["test"]
+def task(marker_task):
+    """The marker task's model (conftest: trained once per session), tokenizer, test sentences and items."""
+    model, tokenizer, _ = load_checkpoint(marker_task["checkpoint"])
+    test = load_splits(DataSpec(dataset=None, dir=str(marker_task["data"]), positive_labels=("i",)),
+                       ("test",))["test"]
     items, _ = encode(test, tokenizer, 128)
     return model, tokenizer, test, items
 
 
-def marker_first(sentences, scores) -> float:
+def marker_first(sentences, scores, marker: str) -> float:
     """Share of positive sentences whose top-scored word is the marker."""
-    hits = [int(np.argmax(s)) == x.words.index(MARKER) for x, s in zip(sentences, scores) if MARKER in x.words]
+    hits = [int(np.argmax(s)) == x.words.index(marker) for x, s in zip(sentences, scores) if marker in x.words]
     return float(np.mean(hits))
 
 
@@ -124,18 +85,18 @@ def test_lime_replaces_whole_words_by_the_mask_token_and_never_special_tokens(ta
     assert len({tuple(r) for r in ids.tolist()}) == len(ids)  # repeated perturbations ran once
 
 
-def test_lime_and_soft_attention_rank_the_marker_first(task):
+def test_lime_and_soft_attention_rank_the_marker_first(task, marker_task):
     model, tokenizer, test, items = task
     lime = lime_word_scores(model, items[:20], tokenizer, n_samples=96, perturbations_per_eval=96, seed=0)
     _, soft = predict(model, items, tokenizer, 64)
-    assert marker_first(test[:20], lime) >= 0.8
-    assert marker_first(test, soft) >= 0.8
+    assert marker_first(test[:20], lime, marker_task["marker"]) >= 0.8
+    assert marker_first(test, soft, marker_task["marker"]) >= 0.8
 
 
-def test_ig_ranks_the_marker_first_and_word_is_max_over_pieces(task):
+def test_ig_ranks_the_marker_first_and_word_is_max_over_pieces(task, marker_task):
     model, tokenizer, test, items = task
     scores = ig_word_scores(model, items, tokenizer, n_steps=16, batch_size=20)
-    assert marker_first(test, scores) >= 0.8
+    assert marker_first(test, scores, marker_task["marker"]) >= 0.8
     scores = ig_word_scores(model, items[:3], tokenizer, n_steps=16, batch_size=3)     # the same padding
     batch = collate(items[:3], tokenizer)
     pieces = ig_piece_scores(model, batch, tokenizer.mask_token_id, n_steps=16)       # [3, T]

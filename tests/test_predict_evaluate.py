@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support
-from test_attribution import marker_task
 
 from sweep import evaluate, predict
+from zs_core.evaluation import ROW_KEYS
 from zs_core.data import read_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +27,14 @@ def write(path: Path, sentences: list[list[tuple[str, object]]]) -> Path:
 
 
 def run_evaluate(capsys, *argv) -> dict:
+    """sweep.evaluate's JSON, with its fixed row's metrics at the top level and the dev-calibrated row's
+    as cal_* (the printed object itself is under "printed")."""
     assert evaluate.main([str(a) for a in argv]) == 0
-    return json.loads(capsys.readouterr().out)
+    printed = json.loads(capsys.readouterr().out)
+    rows = {r["threshold_kind"]: r for r in printed["rows"]}
+    assert [tuple(r) for r in printed["rows"]] == [ROW_KEYS] * len(rows)
+    cal = {f"cal_{k}": v for k, v in rows.get("dev_calibrated", {}).items()}
+    return {**printed, **rows["fixed"], **cal, "printed": printed}
 
 
 def bad(capsys, main, *argv) -> str:
@@ -40,8 +46,8 @@ def bad(capsys, main, *argv) -> str:
 
 
 @pytest.fixture(scope="module")
-def task(tmp_path_factory):
-    return marker_task(tmp_path_factory)
+def task(marker_task):
+    return marker_task  # conftest: {"data", "checkpoint", "marker"}, trained once per session
 
 
 # --- evaluate ---------------------------------------------------------------------------------------
@@ -62,7 +68,7 @@ def test_evaluate_hand_computed(tmp_path, capsys):
     # corr: Pearson of gold 1 0 1 0 0 0 1 and the scores: cov 2.4/7, variances 12/7 and 3.28/7
     assert m["corr"] == pytest.approx(2.4 / np.sqrt(12 * 3.28))
     assert (m["n_sentences"], m["n_tokens"]) == (2, 7)
-    assert json.loads(out.read_text()) == m
+    assert json.loads(out.read_text()) == m["printed"]
     # top 1 per sentence: s0 keeps .9 (+), s1 keeps .7 (-): tp 1, fp 1, fn 2 -> P 1/2, R 1/3
     m1 = run_evaluate(capsys, *pair, "--top-k", 1)
     assert (m1["precision"], m1["recall"]) == (pytest.approx(1 / 2), pytest.approx(1 / 3))
@@ -152,6 +158,9 @@ def test_predict_evaluate_round_trip(task, tmp_path, capsys, method):
     capsys.readouterr()
     m = run_evaluate(capsys, "--preds", out, *data, "--calibrate-on", out)
     assert m["n_sentences"] == len(gold) and 0.0 <= m["map"] <= 1.0
+    assert m["method"] == m["cal_method"] == method  # from the Parquet copy's metadata
+    if method == "head":
+        assert (m["layer"], m["head"], m["pooling"]) == (1, 2, "cls")
     if method in ("soft_attention", "lime", "ig"):
         assert m["map"] > 0.9  # the marker task is easy
 
@@ -221,7 +230,7 @@ def test_seed_confs_predict_then_evaluate(task, tmp_path, capsys):
     argv = ["--config", SEED_CONFIGS / "eval_soft_attention.conf", f"results_input_dir={folder}", "--limit", "30"]
     m = run_evaluate(capsys, *argv)
     assert m["n_sentences"] == 30 and m["gold"] == "wnut16:test"
-    assert json.loads((written.parent / "token_results.txt").read_text()) == m
+    assert json.loads((written.parent / "token_results.txt").read_text()) == m["printed"]
     conf = SEED_CONFIGS / "pred_soft_attention.conf"
     assert "unknown key 'no_such_key'" in bad(capsys, predict.main, "--config", conf, "no_such_key=1")
 

@@ -11,8 +11,9 @@ from urllib.parse import quote
 
 import pytest
 
-import chromium
 from sweep.report import main
+
+# chromium (conftest): Debian's headless Chromium; a test that asks for it is skipped where none is installed
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DEDUP_LOGS": "0"}
@@ -42,14 +43,6 @@ def report(outputs) -> Path:
     assert main([str(outputs), "--output", str(path), "--examples", str(EXAMPLES),
                  "--lime-samples", str(LIME_SAMPLES)]) == 0
     return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    try:
-        return chromium.find_or_install()
-    except chromium.Unavailable as err:
-        pytest.skip(str(err))
 
 
 def rows_of(dom: str, table_id: str) -> list[list[str]]:
@@ -94,9 +87,9 @@ def test_page_is_self_contained_and_has_every_part(report, outputs):
 
 
 @pytest.mark.slow
-def test_chromium_renders_it_without_console_errors(report, browser, tmp_path):
+def test_chromium_renders_it_without_console_errors(chromium, report, tmp_path):
     shot = tmp_path / "report.png"
-    proc = chromium.run(browser, report.as_uri(), tmp_path / "profile", f"--screenshot={shot}",
+    proc = chromium.run(report.as_uri(), tmp_path / "profile", f"--screenshot={shot}",
                         "--window-size=1280,2000")
     assert chromium.console_messages(proc.stderr) == []
     import matplotlib.image
@@ -110,19 +103,19 @@ def test_chromium_renders_it_without_console_errors(report, browser, tmp_path):
 
 
 @pytest.mark.slow
-def test_console_check_catches_a_script_error(browser, tmp_path):
+def test_console_check_catches_a_script_error(chromium, tmp_path):
     """The check above can fail: Chromium's log does show a page's uncaught error."""
     page = tmp_path / "broken.html"
     page.write_text("<!DOCTYPE html><html><body><p>x</p><script>notDefined();</script></body></html>")
-    proc = chromium.run(browser, page.as_uri(), tmp_path / "profile", "--dump-dom")
+    proc = chromium.run(page.as_uri(), tmp_path / "profile", "--dump-dom")
     messages = chromium.console_messages(proc.stderr)
     assert messages and "notDefined" in messages[0]
 
 
 @pytest.mark.slow
-def test_clicking_a_header_sorts_the_table(report, browser, tmp_path):
+def test_clicking_a_header_sorts_the_table(chromium, report, tmp_path):
     def sorted_dom(fragment: str) -> str:
-        proc = chromium.run(browser, f"{report.as_uri()}#sort={quote(fragment)}", tmp_path / "profile", "--dump-dom")
+        proc = chromium.run(f"{report.as_uri()}#sort={quote(fragment)}", tmp_path / "profile", "--dump-dom")
         assert chromium.console_messages(proc.stderr) == []
         return proc.stdout
 

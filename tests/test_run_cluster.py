@@ -2,12 +2,11 @@
 import os
 import secrets
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import pytest
 
 from sweep.run import fit_to_nodes
-from test_run_smoke import board, run_sweep, trials, write_space
+
+# run_sweep, write_space, board and trials are conftest fixtures
 
 AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
 
@@ -58,7 +57,7 @@ def two_nodes(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_sweep_runs_across_two_nodes_into_one_leaderboard(tmp_path, two_nodes):
+def test_a_sweep_runs_across_two_nodes_into_one_leaderboard(tmp_path, two_nodes, write_space, run_sweep, board, trials):
     cluster, node_ids = two_nodes
     shared = tmp_path / "shared"  # the folder every node sees, given as a URI
     # a fresh process per trial: the first two trials start together, one on each node (with reused

@@ -1,6 +1,4 @@
 """Faults: a trial that raises (retried once, then ERROR), a NaN loss (NAN), and kill -9 of the driver + --resume."""
-import glob
-import json
 import os
 import signal
 import subprocess
@@ -8,14 +6,13 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import pandas as pd
 import pytest
 
 from sweep.results import first_line, last_run, status
 from sweep.trial import improved
-from test_run_smoke import ROOT, board, run_sweep, trials, write_space
+
+# run_sweep, write_space, board, trials, trial_states and repo_root are conftest fixtures
 
 
 def test_improved_never_prefers_a_nan():
@@ -51,7 +48,7 @@ def test_status_and_first_line():
 
 
 @pytest.fixture(scope="module")
-def fault_run(tmp_path_factory):
+def fault_run(tmp_path_factory, write_space, run_sweep):
     """A grid: {tiny-random, a missing folder} x {a sane, a huge learning rate}, sharp attention, one seed."""
     folder = tmp_path_factory.mktemp("faults")
     space = write_space(folder, "faults", fixed={"num_train_epochs": 1, "attention_activation": "sharp"},
@@ -62,22 +59,9 @@ def fault_run(tmp_path_factory):
     return folder / "out" / "faults"
 
 
-def trial_states(tune_dir: Path) -> dict[str, dict]:
-    """trial_id -> {status, num_failures} from Tune's experiment state (empty while not yet written)."""
-    states = {}
-    for name in glob.glob(str(tune_dir / "experiment_state*.json")):
-        try:
-            doc = json.loads(Path(name).read_text())
-        except (OSError, ValueError):
-            continue
-        for trial, runtime in doc["trial_data"]:
-            trial, runtime = json.loads(trial), json.loads(runtime)
-            states[trial["trial_id"]] = {"status": trial["status"], "num_failures": runtime["num_failures"]}
-    return states
-
-
 @pytest.mark.slow
-def test_a_trial_that_raises_is_retried_once_then_error_while_others_finish(fault_run):
+def test_a_trial_that_raises_is_retried_once_then_error_while_others_finish(fault_run, board, trials,
+                                                                            trial_states):
     runs, out = trials(board(fault_run)), fault_run
     assert len(runs) == 4
     errors = runs[runs["status"] == "ERROR"]
@@ -92,7 +76,7 @@ def test_a_trial_that_raises_is_retried_once_then_error_while_others_finish(faul
 
 
 @pytest.mark.slow
-def test_a_nan_loss_stops_the_trial_as_nan(fault_run):
+def test_a_nan_loss_stops_the_trial_as_nan(fault_run, board, trials, trial_states):
     runs, out = trials(board(fault_run)), fault_run
     nan = runs[runs["status"] == "NAN"]
     assert len(nan) == 1 and nan["learning_rate"].iloc[0] == 1e4 and nan["model_name"].iloc[0] == "tiny-random"
@@ -103,15 +87,16 @@ def test_a_nan_loss_stops_the_trial_as_nan(fault_run):
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
+def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path, write_space, run_sweep, board, trials,
+                                                               trial_states, repo_root):
     space = write_space(tmp_path, "resume", data={"dataset": "wnut16", "limit": {"train": 120, "dev": 32, "test": 32}},
                         search={"learning_rate": {"loguniform": [1.0e-4, 1.0e-3]}},
                         tune={"num_samples": 2, "seeds": [1, 2], "max_concurrent": 2,
                               "resources_per_trial": {"cpu": 1}, "keep_top_k": 4})
     out, tune_dir = tmp_path / "out", tmp_path / "out" / "resume" / "tune"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=repo_root,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 240
         while not any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()):

@@ -1,54 +1,22 @@
 """sweep.run end to end with real Ray Tune, as the user runs it: `--smoke-test`, and seeds grouped over configs.
 
-The helpers here (run_sweep, write_space, board, TINY) are shared by the other test_run_* files.
+run_sweep, write_space (the tiny sweep: tiny-random, 32 wnut16 sentences a split), board and trials are
+conftest fixtures, shared with the other test_run_* files.
 """
 import json
-import os
 import random
 import re
-import subprocess
-import sys
 from pathlib import Path
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pandas as pd
 import pytest
-import yaml
 
 from sweep.space import load_sweep, smoke
 from zs_core.config import KEYS
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = {"data": {"dataset": "wnut16", "limit": {"train": 32, "dev": 32, "test": 32}},
-        "fixed": {"model_name": "tiny-random", "num_train_epochs": 1}}
-
-
-def run_sweep(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
-    """``python -m sweep.run ARGS`` in a fresh process; its combined output is in .stdout."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "sweep.run", *map(str, args)], cwd=ROOT, env=env, timeout=timeout,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    return proc
-
-
-def write_space(folder: Path, name: str, **parts) -> Path:
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, **TINY, **parts}), encoding="utf-8")
-    return path
-
-
-def board(folder: Path, by_config: bool = False) -> pd.DataFrame:
-    return pd.read_parquet(folder / ("leaderboard_by_config.parquet" if by_config else "leaderboard.parquet"))
-
-
-def trials(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["method"] == "soft_attention"]
-
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
+def smoke_run(tmp_path_factory, run_sweep):
     out = tmp_path_factory.mktemp("smoke")
     proc = run_sweep("--smoke-test", "--output", out)
     return proc.stdout, out / "demo-smoke"
@@ -63,11 +31,11 @@ def test_smoke_prints_dashboard_gpu_notice_and_top_table(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_leaderboard_columns_statuses_provenance(smoke_run):
+def test_smoke_leaderboard_columns_statuses_provenance(smoke_run, board, trials):
     _, out = smoke_run
     frame = board(out)
     wanted = {"trial_id", "status", "seed", "best_epoch", "checkpoint", "seconds", "error", "created_at", "git_sha",
-              "version_torch", "version_ray", "dev/sent_f1", "dev/tok_map", "dev/tok_cal_f1", "dev/threshold",
+              "version_torch", "version_ray", "dev/sent_f1", "dev/tok_map", "dev/tok_cal_f1", "dev/tok_cal_threshold",
               "test/sent_f1", "test/tok_f1", "test/tok_cal_f1", "node_id"}
     assert wanted | set(KEYS) <= set(frame.columns)
     runs = trials(frame)
@@ -82,7 +50,7 @@ def test_smoke_leaderboard_columns_statuses_provenance(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_a_random_row_matches_its_tune_result(smoke_run):
+def test_smoke_a_random_row_matches_its_tune_result(smoke_run, board, trials):
     _, out = smoke_run
     row = trials(board(out)).sample(1, random_state=random.randrange(1000)).iloc[0]
     results = [json.loads(line) for f in (out / "tune").glob(f"*{row['trial_id']}*/result.json")
@@ -92,7 +60,7 @@ def test_smoke_a_random_row_matches_its_tune_result(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_keeps_the_best_checkpoint_only_and_scores_it_on_test(smoke_run):
+def test_smoke_keeps_the_best_checkpoint_only_and_scores_it_on_test(smoke_run, board, trials):
     _, out = smoke_run
     runs = trials(board(out))  # demo.yaml keeps 1
     kept = runs[runs["checkpoint"].notna()]
@@ -104,7 +72,7 @@ def test_smoke_keeps_the_best_checkpoint_only_and_scores_it_on_test(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_by_config_and_the_saved_sweep(smoke_run):
+def test_smoke_by_config_and_the_saved_sweep(smoke_run, board, trials, repo_root):
     _, out = smoke_run
     grouped = board(out, by_config=True)
     assert len(grouped) == 1 and grouped["n"].iloc[0] == 2 and grouped["seeds"].iloc[0] == "15,16"
@@ -112,13 +80,13 @@ def test_smoke_by_config_and_the_saved_sweep(smoke_run):
     assert grouped["dev/sent_f1_mean"].iloc[0] == pytest.approx(runs["dev/sent_f1"].mean())
     assert grouped["dev/sent_f1_std"].iloc[0] == pytest.approx(runs["dev/sent_f1"].std())
     saved = load_sweep(out / "sweep.yaml")
-    expected = smoke(load_sweep(ROOT / "search_spaces" / "demo.yaml"))
+    expected = smoke(load_sweep(repo_root / "search_spaces" / "demo.yaml"))
     assert (saved.fixed, saved.tune, saved.data) == (expected.fixed, expected.tune, expected.data)
     assert (out / "curves.parquet").is_file()
 
 
 @pytest.fixture(scope="module")
-def seeds_run(tmp_path_factory):
+def seeds_run(tmp_path_factory, write_space, run_sweep):
     """Optuna (TPE) + ASHA: 2 sampled configurations x 2 seeds, 2 epochs."""
     folder = tmp_path_factory.mktemp("seeds")
     space = write_space(folder, "seeds", fixed={"model_name": "tiny-random", "num_train_epochs": 2},
@@ -130,7 +98,7 @@ def seeds_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_every_sampled_config_runs_once_per_seed_with_identical_values(seeds_run):
+def test_every_sampled_config_runs_once_per_seed_with_identical_values(seeds_run, board, trials):
     runs = trials(board(seeds_run))
     assert len(runs) == 4 and set(runs["status"]) <= {"TERMINATED", "STOPPED_EARLY"}
     assert (runs[runs["status"] == "STOPPED_EARLY"]["epochs_run"] < 2).all()
@@ -144,7 +112,7 @@ def test_every_sampled_config_runs_once_per_seed_with_identical_values(seeds_run
 
 
 @pytest.mark.slow
-def test_seeds_are_grouped_in_the_by_config_table(seeds_run):
+def test_seeds_are_grouped_in_the_by_config_table(seeds_run, board, trials):
     runs, grouped = trials(board(seeds_run)), board(seeds_run, by_config=True)
     assert len(grouped) == 2 and (grouped["n"] == 2).all() and (grouped["seeds"] == "1,2").all()
     for _, row in grouped.iterrows():
@@ -154,7 +122,7 @@ def test_seeds_are_grouped_in_the_by_config_table(seeds_run):
 
 
 @pytest.fixture(scope="module")
-def steps_run(tmp_path_factory):
+def steps_run(tmp_path_factory, write_space, run_sweep):
     """Dev evaluation every 3 optimizer steps: 32 sentences in batches of 8 = 4 steps an epoch, 2 epochs."""
     folder = tmp_path_factory.mktemp("steps")
     space = write_space(folder, "steps", fixed={"model_name": "tiny-random", "num_train_epochs": 2, "eval_steps": 3,
@@ -166,7 +134,7 @@ def steps_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_step_wise_evaluation_gives_a_curve_row_each_and_names_the_best_step(steps_run):
+def test_step_wise_evaluation_gives_a_curve_row_each_and_names_the_best_step(steps_run, board, trials):
     curves = pd.read_parquet(steps_run / "curves.parquet")
     runs = trials(board(steps_run))
     assert len(runs) == 2 and (runs["status"] == "TERMINATED").all() and (runs["epochs_run"] == 2).all()

@@ -1,0 +1,103 @@
+"""Repeatability of sweep.run with real Ray Tune: the same sweep run twice gives the same leaderboards, and a sweep
+killed part-way and resumed gives the same metrics as one that ran through.
+
+One sweep for both: a grid over two learning rates x seeds 1 and 2, 2 epochs, FIFO (no early stopping), every
+trial kept and scored on test. The run_sweep, write_space, board, trials, trial_states and repo_root fixtures
+are in conftest.py.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+NAME = "repeat"
+# what legitimately differs between two runs of one sweep: Tune's ids and paths, timings, the Ray node, the time;
+# and the provenance of the run itself: its command line (another --output, --resume) and the checkout's git
+# state (the checkout may change between two runs). Every config, dev/* and test/* column is compared.
+VARYING = {"trial_id", "checkpoint", "seconds", "created_at", "node_id", "command", "git_sha", "git_dirty"}
+
+
+def comparable(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """The frame without the columns that may differ between runs, its rows in a fixed order."""
+    drop = [c for c in frame.columns if c in VARYING or "seconds" in c or "sentences_per_s" in c]
+    return frame.drop(columns=drop).sort_values(order, na_position="first").reset_index(drop=True)
+
+
+def assert_same_results(got: Path, expected: Path, board, trials) -> None:
+    """Two sweep folders hold equal leaderboards (every config, dev/* and test/* column), by-config tables and
+    learning curves, up to the columns in VARYING."""
+    mine, theirs = board(got), board(expected)
+    for frame in (mine, theirs):  # the full grid, every trial scored on dev and test: nothing compared is empty
+        runs = trials(frame)
+        assert sorted(zip(runs["learning_rate"], runs["seed"])) == [(1e-3, 1), (1e-3, 2), (3e-3, 1), (3e-3, 2)]
+        assert (runs["status"] == "TERMINATED").all() and (runs["epochs_run"] == 2).all()
+        metrics = [c for c in frame.columns if c.startswith(("dev/", "test/"))]
+        assert len(metrics) > 20 and runs[metrics].notna().all(axis=None)
+    order = ["method", "learning_rate", "seed"]
+    pd.testing.assert_frame_equal(comparable(mine, order), comparable(theirs, order), check_exact=True)
+    pd.testing.assert_frame_equal(comparable(board(got, by_config=True), ["learning_rate"]),
+                                  comparable(board(expected, by_config=True), ["learning_rate"]), check_exact=True)
+
+    def curves(folder: Path, frame: pd.DataFrame) -> pd.DataFrame:  # trial_id -> its learning rate
+        curve = pd.read_parquet(folder / "curves.parquet")
+        curve = curve.merge(frame[["trial_id", "learning_rate"]], on="trial_id", validate="many_to_one")
+        return comparable(curve, ["learning_rate", "seed", "step"])
+
+    assert len(curves(got, mine)) == 4 * 2  # an evaluation after each epoch of each trial
+    pd.testing.assert_frame_equal(curves(got, mine), curves(expected, theirs), check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory, write_space) -> Path:
+    """4 trials, 2 at a time. A fresh process per trial (reuse_actors false) makes a trial take seconds, not a
+    fraction of one, so the resume test has time to stop the sweep between its first and its last trial."""
+    return write_space(tmp_path_factory.mktemp("repeat"), NAME,
+                       fixed={"model_name": "tiny-random", "num_train_epochs": 2},
+                       search={"learning_rate": {"choice": [1.0e-3, 3.0e-3]}},
+                       tune={"searcher": "grid", "scheduler": "fifo", "seeds": [1, 2],
+                             "resources_per_trial": {"cpu": 1}, "keep_top_k": 4, "reuse_actors": False})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(space, run_sweep) -> Path:
+    """The sweep run once, start to end."""
+    run_sweep(space, "--output", space.parent / "uninterrupted")
+    return space.parent / "uninterrupted" / NAME
+
+
+@pytest.mark.slow
+def test_the_same_sweep_twice_gives_identical_leaderboards(space, uninterrupted, run_sweep, board, trials):
+    run_sweep(space, "--output", space.parent / "again")
+    assert_same_results(space.parent / "again" / NAME, uninterrupted, board, trials)
+
+
+@pytest.mark.slow
+def test_a_killed_and_resumed_sweep_gives_the_uninterrupted_metrics(space, uninterrupted, run_sweep, board, trials,
+                                                                    trial_states, repo_root):
+    out = space.parent / "resumed"
+    tune_dir = out / NAME / "tune"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=repo_root,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()):
+            assert driver.poll() is None and time.time() < deadline, "the sweep ended before a trial finished"
+            time.sleep(0.05)
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started (one process group)
+        driver.wait()
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    finished = [t for t, s in trial_states(tune_dir).items() if s["status"] == "TERMINATED"]
+    assert 0 < len(finished) < 4 and not (out / NAME / "leaderboard.parquet").exists()
+
+    run_sweep(space, "--output", out, "--resume")
+    assert_same_results(out / NAME, uninterrupted, board, trials)
