@@ -6,7 +6,6 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from zs_core.batching import encode
-from zs_core.data import DataSpec, load_splits
 from zs_core.evaluation import method_rows
 from zs_core.headscan import MAX_CELLS, HeadAccumulator, encode_in_chunks, length_batches, scan_split, threshold_grid
 from zs_core.metrics import token_metrics
@@ -115,8 +114,8 @@ def test_no_positive_token_cannot_be_calibrated():
     assert np.isnan(acc.calibrate()).all() and np.isnan(acc.metrics_at(acc.calibrate())["f1"]).all()
 
 
-def test_length_batches_cap_sentences_and_attention_cells(tokenizer):
-    sents = sentences(40)
+def test_length_batches_cap_sentences_and_attention_cells(tokenizer, dev_sentences):
+    sents = dev_sentences(40)
     items, _ = encode(sents, tokenizer, 128)
     assert encode_in_chunks(sents, tokenizer, 128, chunk=7) == (items, 0)
     assert encode_in_chunks(sents, tokenizer, 128, True, 7) == encode(sents, tokenizer, 128, lowercase=True)
@@ -130,36 +129,6 @@ def test_length_batches_cap_sentences_and_attention_cells(tokenizer):
 
 # --- parity with transformers' output_attentions -------------------------------------------------
 
-def sentences(n: int):
-    dev = load_splits(DataSpec(), ("dev",))["dev"]
-    return [s for s in dev if any(s.gold)][: n - 2] + [s for s in dev if not any(s.gold)][:2]
-
-
-def brute_force_map(encoder, tokenizer, sents, poolings=POOLINGS) -> np.ndarray:
-    """[P, L, H] MAP from output_attentions: a loop over heads and sentences, sklearn per sentence."""
-    enc = tokenizer([list(s.words) for s in sents], is_split_into_words=True, truncation=True, max_length=128,
-                    padding=True, return_tensors="pt")
-    with torch.no_grad():
-        out = encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], output_attentions=True)
-    n_layers, n_heads = len(out.attentions), out.attentions[0].shape[1]
-    result = np.zeros((len(poolings), n_layers, n_heads))
-    for p, pooling in enumerate(poolings):
-        for layer in range(n_layers):
-            for head in range(n_heads):
-                aps = []
-                for b, sentence in enumerate(sents):
-                    att = out.attentions[layer][b, head].double()                 # [T(query), T(key)]
-                    real = enc["attention_mask"][b].bool()
-                    piece = att[real].mean(0) if pooling == "received" else att[0]
-                    word_ids = enc.word_ids(b)
-                    words = [max((float(piece[t]) for t, w in enumerate(word_ids) if w == i), default=0.0)
-                             for i in range(len(sentence.words))]              # special tokens: w is None
-                    if any(sentence.gold):
-                        aps.append(average_precision_score(sentence.gold, np.maximum(words, 0.0)))
-                result[p, layer, head] = np.mean(aps)
-    return result
-
-
 def scan(encoder, tokenizer, sents, batch_size, max_cells=MAX_CELLS):
     items, _ = encode(sents, tokenizer, 128)
     return scan_split(encoder, tokenizer, items, [list(s.gold) for s in sents], batch_size, "cpu", POOLINGS,
@@ -167,16 +136,16 @@ def scan(encoder, tokenizer, sents, batch_size, max_cells=MAX_CELLS):
 
 
 @pytest.mark.parametrize("fixture,n", [("tiny_eager", 12), ("minilm_eager", 6)])
-def test_parity_with_output_attentions(request, tokenizer, fixture, n):
+def test_parity_with_output_attentions(request, tokenizer, dev_sentences, brute_force_map, fixture, n):
     encoder = request.getfixturevalue(fixture)  # conftest: tiny-random / minilm, eager attention
-    sents = sentences(n)
+    sents = dev_sentences(n)
     acc = scan(encoder, tokenizer, sents, batch_size=4)
     np.testing.assert_allclose(acc.map(), brute_force_map(encoder, tokenizer, sents), atol=1e-6)
 
 
-def test_streaming_batches_of_two_equal_one_batch(tiny_eager, tokenizer):
+def test_streaming_batches_of_two_equal_one_batch(tiny_eager, tokenizer, dev_sentences):
     encoder = tiny_eager
-    sents = sentences(20)
+    sents = dev_sentences(20)
     small, whole = scan(encoder, tokenizer, sents, 2), scan(encoder, tokenizer, sents, len(sents), None)
     np.testing.assert_allclose(small.map(), whole.map(), atol=1e-6)
     rows_small = method_rows("head", small, fixed=None, dev_thresholds=small.calibrate())
