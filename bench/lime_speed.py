@@ -32,8 +32,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from zs_core.attribution import (LIME_RIDGE_ALPHA, PositiveProbability, ig_word_scores, lime_masks,  # noqa: E402
                                  lime_text_kernel, lime_word_scores)
 from zs_core.batching import NO_WORD, Encoded, encode  # noqa: E402
-from zs_core.config import ModelConfig  # noqa: E402
-from zs_core.data import DataSpec, load_splits  # noqa: E402
+from zs_core.config import DataConfig, ModelConfig  # noqa: E402
+from zs_core.data import load_splits  # noqa: E402
 from zs_core.encoders import load_tokenizer  # noqa: E402
 from zs_core.model import build_model  # noqa: E402
 
@@ -86,7 +86,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model(ModelConfig(model_name="minilm"), seed=0).eval()
     tokenizer = load_tokenizer("minilm")
-    sentences = load_splits(DataSpec(limit={"test": args.sentences}), ("test",))["test"]
+    sentences = load_splits(DataConfig(limit={"test": args.sentences}), ("test",))["test"]
     items, _ = encode(sentences, tokenizer, SEED_LENGTH)
     n_base = args.baseline_sentences or len(items)
     lengths = [len(it.input_ids) for it in items]

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from zs_core.batching import batches, encode  # noqa: E402
-from zs_core.config import build_config  # noqa: E402
-from zs_core.data import DataSpec, load_splits  # noqa: E402
+from zs_core.config import DataConfig, build_config  # noqa: E402
+from zs_core.data import load_splits  # noqa: E402
 from zs_core.encoders import load_tokenizer  # noqa: E402
 from zs_core.model import build_model  # noqa: E402
 from zs_core.train import make_optimizer  # noqa: E402
@@ -78,8 +78,8 @@ def main() -> int:
         print(f"{FCE} is absent: this benchmark needs the FCE data; nothing measured")
         return 0
     torch.set_num_threads(os.cpu_count() or 1)
-    splits = load_splits(DataSpec(dataset=None, dir=str(FCE), positive_labels=("i",),
-                                  limit={"train": args.sentences, "dev": 1, "test": 1}), splits=("train",))
+    splits = load_splits(DataConfig(dir=str(FCE), positive_labels=("i",),
+                                    limit={"train": args.sentences, "dev": 1, "test": 1}), splits=("train",))
     cfg = build_config({"model_name": args.model, "per_device_train_batch_size": args.batch_size}, "bench")
     tokenizer = load_tokenizer(args.model)
     items, _ = encode(splits["train"], tokenizer, cfg.data.max_seq_length)

@@ -12,7 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from zs_core.data import SPLITS, DataSpec, data_provenance
+from zs_core.config import DATASETS, SPLITS, DataConfig
+from zs_core.data import data_provenance
 from zs_core.errors import InputError
 
 EXIT_BAD_INPUT = 2
@@ -60,7 +61,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                        help="a fixed random N sentences of every split (the same in every command), in file order")
 
 
-def data_spec_from_args(args: argparse.Namespace) -> DataSpec:
+def data_config_from_args(args: argparse.Namespace) -> DataConfig:
     if args.data and args.data_dir:
         raise InputError("--data and --data-dir: give one of them")
     if args.data_dir and not args.positive_labels:
@@ -73,9 +74,11 @@ def data_spec_from_args(args: argparse.Namespace) -> DataSpec:
     limit, sample = ({s: n for s in SPLITS} if n is not None else None
                      for n in (args.limit, args.sample))
     if args.data_dir:
-        return DataSpec(dataset=None, dir=args.data_dir, positive_labels=tuple(args.positive_labels), limit=limit,
-                        sample=sample)
-    return DataSpec(dataset=args.data or "wnut16", limit=limit, sample=sample)
+        return DataConfig(dir=args.data_dir, positive_labels=tuple(args.positive_labels), limit=limit,
+                          sample=sample)
+    if args.data and args.data not in DATASETS:
+        raise InputError(f"--data {args.data}: unknown dataset; known: {', '.join(DATASETS)} (or --data-dir DIR)")
+    return DataConfig(dataset=args.data or "wnut16", limit=limit, sample=sample)
 
 
 def check_output_dir(path: str | Path) -> Path:
@@ -86,7 +89,7 @@ def check_output_dir(path: str | Path) -> Path:
     return path
 
 
-def provenance(command: str, spec: DataSpec | None = None, splits: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+def provenance(command: str, spec: DataConfig | None = None, splits: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
     """Where a result row came from, the same in every output: the command line, created_at, the git sha and
     whether the tree had uncommitted changes, package versions, and (with ``spec``) the data of ``splits``:
     dataset or folder, positive labels, limit, sample and each split file's sha256 (short)."""

@@ -19,9 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-from sweep.common import Parser, add_data_args, cli, command_line, data_spec_from_args, provenance
+from sweep.common import Parser, add_data_args, cli, command_line, data_config_from_args, provenance
 from sweep.seed_conf import apply_evaluate_conf, conf_parser
-from zs_core.data import SPLITS, DataSpec, Sentence, load_splits, short_sha256
+from zs_core.config import DataConfig
+from zs_core.data import SPLITS, Sentence, load_splits, short_sha256
 from zs_core.errors import InputError
 from zs_core.files import write_text_atomic
 from zs_core.evaluation import list_rows
@@ -43,7 +44,7 @@ def parser() -> Parser:
     return p
 
 
-def gold_source(args: argparse.Namespace) -> tuple[str | None, DataSpec | None]:
+def gold_source(args: argparse.Namespace) -> tuple[str | None, DataConfig | None]:
     """(gold file, None) or (None, the dataset to take --split from)."""
     if args.gold:
         if args.data or args.data_dir:
@@ -51,7 +52,7 @@ def gold_source(args: argparse.Namespace) -> tuple[str | None, DataSpec | None]:
         return args.gold, None
     if not (args.data or args.data_dir):
         raise InputError("give the gold labels: --gold FILE, or --data/--data-dir with --split")
-    return None, data_spec_from_args(args)
+    return None, data_config_from_args(args)
 
 
 def load_gold(args: argparse.Namespace, split: str) -> tuple[str, list[Sentence]]:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import pandas as pd
 
-from sweep.common import (Parser, add_data_args, check_output_dir, cli, command_line, data_spec_from_args, provenance,
+from sweep.common import (Parser, add_data_args, check_output_dir, cli, command_line, data_config_from_args, provenance,
                           start_ray, trial_resources)
 from sweep.heatmap import plot_heads
 from sweep.leaderboard import top_table, write_parquet
@@ -22,7 +22,7 @@ from sweep.trial import device, use_trial_threads
 from zs_core.batching import encode
 from zs_core.checkpoint import CONFIG_FILE, is_checkpoint, load_checkpoint
 from zs_core.config import DataConfig
-from zs_core.data import DataSpec, Sentence, load_splits
+from zs_core.data import Sentence, load_splits
 from zs_core.encoders import BUILTIN, load_encoder, load_tokenizer
 from zs_core.errors import InputError
 from zs_core.evaluation import ROW_KEYS, list_rows, method_rows, random_scores
@@ -114,7 +114,7 @@ def probe(path: str, name: str, poolings: tuple[str, ...]) -> None:
                          f"scan ({str(err).strip().splitlines()[0]})") from None
 
 
-def load_data(spec: DataSpec, split: str) -> dict[str, list[Sentence]]:
+def load_data(spec: DataConfig, split: str) -> dict[str, list[Sentence]]:
     """dev (for thresholds) and the reported split, both labelled and each with a positive token."""
     if split not in ("train", "dev", "test"):
         raise InputError(f"--split {split!r}: no such split; expected one of train, dev, test")
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         args.limit = args.limit or SMOKE_SENTENCES
     if not args.model:
         raise InputError("sweep.heads: --model is required (or --smoke-test)")
-    spec = data_spec_from_args(args)
+    spec = data_config_from_args(args)
     output = check_output_dir(args.output)
     data = load_data(spec, args.split)
     names = resolve_models(args.model)

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zs_core.config import KEYS
+from zs_core.config import KEYS, flat_kind
 from zs_core.files import atomic_path
 
 # Columns that describe a row rather than its configuration; everything else non-metric is config.
@@ -29,8 +29,8 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
     kinds = {"int": "Int64", "bool": "boolean", "str": "string"}
     out = frame.copy()
     for column in out.columns:
-        kind = KEYS[column][1].type if column in KEYS else ("int" if column in COUNTS else None)
-        kind = str(kind).replace("| None", "").strip() if kind else None
+        kind = flat_kind(column) if column in KEYS else ("int" if column in COUNTS else None)
+        kind = "str" if kind and kind.startswith("one of") else kind
         if kind in kinds:
             out[column] = out[column].astype(kinds[kind])
     return out

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
-from sweep.common import Parser, add_data_args, cli, command_line, data_spec_from_args, provenance
-from zs_core.data import SPLITS, DataSpec, Sentence, load_splits
+from sweep.common import Parser, add_data_args, cli, command_line, data_config_from_args, provenance
+from zs_core.config import DataConfig
+from zs_core.data import SPLITS, Sentence, load_splits
 from zs_core.errors import InputError
 from zs_core.predictions import write_predictions
 from sweep.seed_conf import apply_predict_conf, conf_parser
@@ -126,10 +126,9 @@ def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[l
 
     from zs_core.attribution import ig_word_scores, lime_word_scores
     from zs_core.batching import encode
-    from zs_core.config import DataConfig, EvalConfig
-    from zs_core.scores import head_word_scores
+    from zs_core.config import EvalConfig
     from zs_core.evaluation import random_scores
-    from zs_core.scores import predict
+    from zs_core.scores import head_word_scores, predict
 
     meta = {"method": args.method, "model": args.model, "split": args.split, "seed": args.seed}
     if args.method == "random":
@@ -142,8 +141,7 @@ def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[l
     lowercase = data_cfg.lowercase if args.lowercase is None else args.lowercase
     batch_size = args.batch_size or eval_cfg.per_device_eval_batch_size
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    seen = [replace(s, words=tuple(w.lower() for w in s.words)) if lowercase else s for s in sentences]
-    items, truncated = encode(seen, tokenizer, max_len)
+    items, truncated = encode(sentences, tokenizer, max_len, lowercase=lowercase)
     if truncated:
         print(f"warning: {truncated} words cut off by max_seq_length {max_len} score 0", file=sys.stderr)
     net.to(device)
@@ -178,7 +176,7 @@ def smoke_checkpoint(folder: Path) -> Path:
                         "learning_rate": 1e-3, "attention_evidence_size": 16, "final_hidden_layer_size": 16},
                        "--smoke-test")
     model, tokenizer = build_model(cfg.model, cfg.train.seed), load_tokenizer("tiny-random")
-    splits = load_splits(DataSpec(limit=SMOKE), ("train", "dev"))
+    splits = load_splits(DataConfig(limit=SMOKE), ("train", "dev"))
     for _ in train(cfg, model, tokenizer, splits):
         pass
     return save_checkpoint(folder / "smoke-checkpoint", model, tokenizer, cfg)
@@ -199,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.layer, args.head = args.layer or 0, args.head or 0
         check_args(args)
         args.lime_samples = args.lime_samples or 4096
-        spec = DataSpec(limit=SMOKE) if args.smoke_test else data_spec_from_args(args)
+        spec = DataConfig(limit=SMOKE) if args.smoke_test else data_config_from_args(args)
         sentences = load_splits(spec, (args.split,))[args.split]
         if args.smoke_test and args.model is None:
             args.model = str(smoke_checkpoint(Path(tmp)))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweep.space import Sweep, TuneSettings
+from sweep.space import Sweep
 from sweep.trial import trial_config
-from zs_core.config import build_config
+from zs_core.config import TuneConfig, build_config
 
 FINISHED = ("TERMINATED", "STOPPED_EARLY")
 
@@ -52,7 +52,7 @@ def last_run(curve: pd.DataFrame | None) -> pd.DataFrame:
     return curve.iloc[restarts[-1] if restarts else 0:].reset_index(drop=True)
 
 
-def best_epoch_metrics(curve: pd.DataFrame, tune: TuneSettings) -> dict:
+def best_epoch_metrics(curve: pd.DataFrame, tune: TuneConfig) -> dict:
     """The evaluation that was best by the sweep's metric: its (fractional) epoch, step and dev metrics,
     the seconds of the whole run, and the epochs run."""
     seconds = float(curve["seconds"].sum()) if "seconds" in curve else None
@@ -81,7 +81,7 @@ def status(result, curve: pd.DataFrame, epochs: int) -> str:
     return "TERMINATED" if done >= epochs else "STOPPED_EARLY"
 
 
-def select_kept(rows: list[dict], tune: TuneSettings) -> list[dict]:
+def select_kept(rows: list[dict], tune: TuneConfig) -> list[dict]:
     """Keep the best ``keep_top_k`` finished trials' checkpoints; delete the others' from storage."""
     for row in rows:
         if row.get("_checkpoint") is not None and not _exists(row["_checkpoint"]):  # gone in an earlier pass

@@ -2,7 +2,7 @@
 command: ``sweep.run trial.conf`` (``sweep_doc``), ``sweep.predict --config`` and ``sweep.evaluate --config``
 (``apply_predict_conf``, ``apply_evaluate_conf``: what the command line leaves open comes from the conf).
 
-``seed_config(raw, source, stage)`` turns a .conf into zs-sweep's flat config keys:
+``seed_config(raw, source, stage)`` turns a .conf into zs-sweep's config:
 
 * an omitted key takes the seed's default, not zs-sweep's (``SEED_DEFAULTS``);
 * what the seed's code always did becomes explicit (``SEED_BEHAVIOUR``): soft attention over the
@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sweep.common import Parser
-from zs_core.config import KEYS, build_config
-from zs_core.data import DATASETS
+from zs_core.config import DATASETS, RunConfig, build_config
 from zs_core.errors import InputError
 
 STAGES = ("train", "predict", "evaluate")
@@ -114,8 +113,13 @@ def check_supported(raw: dict[str, str], source: str, stage: str) -> None:
                          f"first token) is not supported; zs-sweep labels a sentence positive when any word is")
 
 
-def seed_config(raw: dict[str, str], source: str, stage: str = "train") -> dict[str, Any]:
-    """A seed .conf's config keys, with the seed's meaning, as raw values for ``build_config``."""
+def seed_config(raw: dict[str, str], source: str, stage: str = "train") -> RunConfig:
+    """A seed .conf as zs-sweep's config, with the seed's meaning (its strings converted and checked)."""
+    return build_config(seed_flat(raw, source, stage), source, strict=False)
+
+
+def seed_flat(raw: dict[str, str], source: str, stage: str = "train") -> dict[str, Any]:
+    """A seed .conf's config keys, with the seed's meaning, as raw strings for ``build_config``."""
     check_supported(raw, source, stage)
     flat: dict[str, Any] = {**SEED_DEFAULTS, **SEED_BEHAVIOUR}
     flat.update({k: v for k, v in raw.items() if k not in SEED_ONLY_KEYS and v != ""})  # empty: omitted
@@ -136,7 +140,7 @@ def stage_conf(path: str | os.PathLike, stage: str, overrides: Sequence[str] = (
         if not sep or not key.strip():
             raise InputError(f"{item!r}: expected key=value")
         raw[key.strip()] = value.strip()
-    build_config(seed_config(raw, str(path), stage), str(path))
+    seed_config(raw, str(path), stage)
     return raw
 
 
@@ -155,9 +159,8 @@ def fill_placeholders(template: str, conf: dict[str, str], now: dt.datetime | No
 def sweep_doc(path: Path) -> dict:
     """``sweep.run trial.conf``: one fixed configuration with the seed's meaning, its seed the only seed."""
     raw = read_seed_conf(path)
-    flat = seed_config(raw, str(path), "train")
-    typed = build_config(flat, str(path)).flat()
-    fixed = {k: typed[k] for k in flat if k in KEYS and k != "seed"}
+    typed = seed_config(raw, str(path), "train").flat()
+    fixed = {k: v for k, v in typed.items() if k != "seed"}
     tune: dict[str, Any] = {"num_samples": 1, "searcher": "random", "scheduler": "fifo"}
     if "seed" in raw:
         tune["seeds"] = [typed["seed"]]

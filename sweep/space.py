@@ -2,22 +2,20 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sweep.seed_conf import sweep_doc
-from zs_core.config import KEYS, build_config
-from zs_core.data import DataSpec, data_spec_from_dict
+from zs_core.config import BUILTIN_ENCODERS, DATA_SOURCE, KEYS, DataConfig, TuneConfig, build_config, flat_kind, validated
+from zs_core.data import data_config
+
 from zs_core.errors import InputError
 
 TOP_KEYS = ("name", "data", "fixed", "search", "tune")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint", "grid")
-SEARCHERS = ("optuna", "random", "grid")
-SCHEDULERS = ("asha", "fifo")
-BUILTIN_MODELS = ("minilm", "tiny-random")
 # Which key types each distribution may sample (randint's high is exclusive, as in Tune).
 NUMERIC_FOR = {"uniform": ("float",), "loguniform": ("float",), "randint": ("int", "float")}
 # What a trial reports each epoch: the metrics a sweep may select on.
@@ -28,38 +26,19 @@ TOKEN_CAL = ("precision", "recall", "f1", "f05", "threshold")
 
 
 @dataclass(frozen=True)
-class TuneSettings:
-    metric: str = "dev/sent_f1"         # reported at every dev evaluation; model selection by this
-    mode: str = "max"                   # max or min
-    num_samples: int = 1                # sampled configurations (each run once per seed)
-    searcher: str = "optuna"            # optuna (TPE), random, grid
-    scheduler: str = "asha"             # asha (early stopping), fifo (none)
-    grace_period: int = 1               # ASHA: epochs before a trial may be stopped
-    reduction_factor: int = 3           # ASHA
-    max_concurrent: int = 0             # 0 = as many as resources allow
-    seeds: tuple[int, ...] = (15,)      # every sampled configuration runs once per seed
-    resources_per_trial: dict = field(default_factory=lambda: {"gpu": 1})  # gpu, cpu
-    keep_top_k: int = 3                 # trials that keep their best checkpoint and are scored on test
-    storage_path: str | None = None     # Tune's result tree: a shared folder or a pyarrow URI (default OUT)
-    reuse_actors: bool = True           # a trial process runs trial after trial (false: a fresh one each)
-
-
-@dataclass(frozen=True)
 class Sweep:
     name: str
     source: str
-    data: DataSpec
+    data: DataConfig  # the data block's source; how words are encoded comes from fixed, per trial
     fixed: dict[str, Any]
     search: dict[str, dict[str, Any]]
-    tune: TuneSettings
+    tune: TuneConfig
 
     def resolved(self) -> dict[str, Any]:
         """The whole sweep as plain data, saved beside the results."""
-        tune = {f.name: getattr(self.tune, f.name) for f in fields(self.tune)}
-        tune["seeds"] = list(tune["seeds"])
-        data = {k: v for k, v in vars(self.data).items() if v not in (None, ())}
-        if "positive_labels" in data:
-            data["positive_labels"] = list(data["positive_labels"])
+        tune = self.tune.model_dump(mode="json")
+        data = {k: v for k, v in self.data.model_dump(mode="json", include=set(DATA_SOURCE)).items()
+                if v not in (None, [])}
         return {"name": self.name, "data": data, "fixed": dict(self.fixed), "search": copy.deepcopy(self.search),
                 "tune": tune}
 
@@ -99,7 +78,7 @@ def load_sweep(path: str | Path, overrides: list[str] = ()) -> Sweep:
         check_distribution(key, spec, source)
         if key in fixed:
             raise InputError(f"{source}: search.{key}: also set in fixed; give it in one place")
-    tune = _tune_settings(doc.get("tune") or {}, source)
+    tune = validated(TuneConfig, doc.get("tune") or {}, source, prefix="tune.")
     if not search and not fixed:
         raise InputError(f"{source}: empty search and no fixed config: nothing to run; "
                          f"give fixed: {{...}} and/or search: {{...}}")
@@ -109,7 +88,7 @@ def load_sweep(path: str | Path, overrides: list[str] = ()) -> Sweep:
                          f"got {', '.join(sorted(kinds - {'grid', 'choice'}))}")
     if tune.searcher != "grid" and "grid" in kinds:
         raise InputError(f"{source}: a grid distribution needs tune.searcher: grid")
-    data = data_spec_from_dict(doc.get("data") or {"dataset": "wnut16"}, source)
+    data = data_config(doc.get("data") or {}, source)
     name = str(doc.get("name") or path.stem)
     if not name or "/" in name or name.startswith("."):
         raise InputError(f"{source}: name must be a plain folder name, got {name!r}")
@@ -134,7 +113,7 @@ def check_distribution(key: str, spec: Any, source: str) -> None:
         for value in args:
             build_config({key: value}, where)
         return
-    kind = _kind(key)
+    kind = flat_kind(key)
     if kind not in NUMERIC_FOR[dist]:
         allowed = [d for d, kinds in NUMERIC_FOR.items() if kind in kinds] + ["choice", "grid"]
         raise InputError(f"{where}: {dist} cannot sample a {kind} key; allowed: {', '.join(allowed)}")
@@ -185,12 +164,12 @@ def smoke(sweep: Sweep) -> Sweep:
     search = {k: v for k, v in sweep.search.items() if k not in fixed}
     if sweep.tune.searcher == "grid":  # one grid point: the first value of every list
         search = {k: {next(iter(v)): [next(iter(v.values()))[0]]} for k, v in search.items()}
-    data = replace(sweep.data, limit={"train": 32, "dev": 32, "test": 32})
+    data = sweep.data.model_copy(update={"limit": {"train": 32, "dev": 32, "test": 32}})
     seeds = sweep.tune.seeds[:2] if len(sweep.tune.seeds) > 1 else (sweep.tune.seeds[0], sweep.tune.seeds[0] + 1)
     gpu = sweep.tune.resources_per_trial.get("gpu", 0)
-    tune = replace(sweep.tune, num_samples=1, seeds=seeds, resources_per_trial={"cpu": 1, "gpu": gpu},
-                   keep_top_k=min(sweep.tune.keep_top_k, 2), storage_path=None,
-                   searcher="grid" if sweep.tune.searcher == "grid" else "random")
+    tune = sweep.tune.model_copy(update={
+        "num_samples": 1, "seeds": seeds, "resources_per_trial": {"cpu": 1, "gpu": gpu}, "storage_path": None,
+        "keep_top_k": min(sweep.tune.keep_top_k, 2), "searcher": "grid" if sweep.tune.searcher == "grid" else "random"})
     return replace(sweep, name=f"{sweep.name}-smoke", fixed=fixed, search=search, data=data, tune=tune)
 
 
@@ -220,9 +199,9 @@ def _override(doc: dict, item: str, source: str) -> None:
 
 def _check_model(name: Any, source: str) -> None:
     """A fixed encoder must exist before anything starts (a searched one fails in its own trial)."""
-    if isinstance(name, str) and name not in BUILTIN_MODELS and not (Path(name).expanduser() / "config.json").is_file():
+    if isinstance(name, str) and name not in BUILTIN_ENCODERS and not (Path(name).expanduser() / "config.json").is_file():
         raise InputError(f"{source}: fixed.model_name: {name!r} is not a Hugging Face model folder; "
-                         f"expected {', '.join(BUILTIN_MODELS)} or a folder holding config.json")
+                         f"expected {', '.join(BUILTIN_ENCODERS)} or a folder holding config.json")
 
 
 def _check_metric(sweep: Sweep) -> None:
@@ -230,47 +209,6 @@ def _check_metric(sweep: Sweep) -> None:
     if sweep.tune.metric not in reported:
         raise InputError(f"{sweep.source}: tune.metric {sweep.tune.metric!r} is reported by no trial; "
                          f"allowed: {', '.join(sorted(reported))}")
-
-
-def _tune_settings(raw: dict, source: str) -> TuneSettings:
-    allowed = {f.name: f for f in fields(TuneSettings)}
-    for key in raw:
-        if key not in allowed:
-            raise InputError(f"{source}: unknown key tune.{key}; allowed: {', '.join(allowed)}")
-    settings = TuneSettings(**raw)
-    checks = [
-        (settings.mode in ("max", "min"), "mode", "max or min"),
-        (settings.searcher in SEARCHERS, "searcher", ", ".join(SEARCHERS)),
-        (settings.scheduler in SCHEDULERS, "scheduler", ", ".join(SCHEDULERS)),
-        (isinstance(settings.metric, str), "metric", "a reported metric, e.g. dev/sent_f1"),
-        (_count(settings.num_samples, 1), "num_samples", "a whole number >= 1"),
-        (_count(settings.grace_period, 1), "grace_period", "a whole number of epochs >= 1"),
-        (_count(settings.reduction_factor, 2), "reduction_factor", "a whole number >= 2"),
-        (_count(settings.max_concurrent, 0), "max_concurrent", "a whole number >= 0"),
-        (_count(settings.keep_top_k, 0), "keep_top_k", "a whole number >= 0"),
-        (isinstance(settings.seeds, (list, tuple)) and settings.seeds and all(_count(s, 0) for s in settings.seeds)
-         and len(set(settings.seeds)) == len(settings.seeds), "seeds", "a non-empty list of distinct whole numbers"),
-        (isinstance(settings.resources_per_trial, dict) and set(settings.resources_per_trial) <= {"gpu", "cpu"}
-         and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-                 for v in settings.resources_per_trial.values()),
-         "resources_per_trial", "a mapping with gpu and/or cpu counts, e.g. {gpu: 1}"),
-        (isinstance(settings.reuse_actors, bool), "reuse_actors", "true or false"),
-        (settings.storage_path is None or (isinstance(settings.storage_path, str) and settings.storage_path),
-         "storage_path", "a folder or a URI such as s3://bucket/sweeps"),
-    ]
-    for ok, key, expected in checks:
-        if not ok:
-            raise InputError(f"{source}: tune.{key} must be {expected}, got {getattr(settings, key)!r}")
-    return replace(settings, seeds=tuple(settings.seeds))
-
-
-def _kind(key: str) -> str:
-    kind = KEYS[key][1].type
-    return (kind if isinstance(kind, str) else kind.__name__).replace("| None", "").strip()
-
-
-def _count(value: Any, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
 def _read_yaml(path: Path) -> dict:

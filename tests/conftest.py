@@ -72,8 +72,8 @@ def marker_task(tmp_path_factory) -> dict:
     "marker": the marker word}. Positive sentences hold the marker once, labelled ``i``; every other word is
     ``c``. Trained once per test session; read-only."""
     from zs_core.checkpoint import save_checkpoint
-    from zs_core.config import build_config
-    from zs_core.data import DataSpec, load_splits
+    from zs_core.config import DataConfig, build_config
+    from zs_core.data import load_splits
     from zs_core.encoders import load_tokenizer
     from zs_core.model import build_model
     from zs_core.train import train
@@ -86,7 +86,7 @@ def marker_task(tmp_path_factory) -> dict:
                         "warmup_ratio": 0.0, "attention_evidence_size": 16, "final_hidden_layer_size": 16},
                        "marker task")
     model, tokenizer = build_model(cfg.model, 1), load_tokenizer("tiny-random")
-    for _ in train(cfg, model, tokenizer, load_splits(DataSpec(dataset=None, dir=str(root),
+    for _ in train(cfg, model, tokenizer, load_splits(DataConfig(dir=str(root),
                                                                positive_labels=("i",)))):
         pass
     return {"data": root, "checkpoint": save_checkpoint(root / "checkpoint", model, tokenizer, cfg),
@@ -98,10 +98,11 @@ def marker_task(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def dev_sentences():
     """A function: n WNUT-2016 dev sentences, the first n - 2 with a gold word, the last 2 without."""
-    from zs_core.data import DataSpec, load_splits
+    from zs_core.config import DataConfig
+    from zs_core.data import load_splits
 
     def sentences(n: int):
-        dev = load_splits(DataSpec(), ("dev",))["dev"]
+        dev = load_splits(DataConfig(), ("dev",))["dev"]
         return [s for s in dev if any(s.gold)][: n - 2] + [s for s in dev if not any(s.gold)][:2]
 
     return sentences

@@ -15,7 +15,8 @@ from zs_core.attribution import (PositiveProbability, ig_piece_scores, ig_word_s
                                  lime_word_scores, removed_ids)
 from zs_core.batching import NO_WORD, collate, encode
 from zs_core.checkpoint import load_checkpoint
-from zs_core.data import DataSpec, load_splits
+from zs_core.config import DataConfig
+from zs_core.data import load_splits
 from zs_core.errors import InputError
 from zs_core.scores import predict
 
@@ -24,7 +25,7 @@ from zs_core.scores import predict
 def task(marker_task):
     """The marker task's model (conftest: trained once per session), tokenizer, test sentences and items."""
     model, tokenizer, _ = load_checkpoint(marker_task["checkpoint"])
-    test = load_splits(DataSpec(dataset=None, dir=str(marker_task["data"]), positive_labels=("i",)),
+    test = load_splits(DataConfig(dir=str(marker_task["data"]), positive_labels=("i",)),
                        ("test",))["test"]
     items, _ = encode(test, tokenizer, 128)
     return model, tokenizer, test, items

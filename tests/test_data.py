@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zs_core.data import (SAMPLE_SEED, WNUT16_SIZES, DataSpec, Sentence, data_spec_from_dict, load_splits, read_tsv,
-                          write_word_scores_tsv)
+from zs_core.config import DataConfig
+from zs_core.data import SAMPLE_SEED, WNUT16_SIZES, Sentence, data_config, load_splits, read_tsv, write_word_scores_tsv
 from zs_core.errors import InputError
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -60,10 +60,9 @@ def test_blank_lines_docstart_crlf_and_no_final_blank(tmp_path):
     assert [x.gold for x in s] == [(0, 1), (0, 1)]
 
 
-def test_lowercase(tmp_path):
+def test_words_are_read_as_written(tmp_path):
     f = write(tmp_path / "a.tsv", "Hello\tc\nWORLD\ti\n")
-    assert read_tsv(f, ("i",), lowercase=True)[0].words == ("hello", "world")
-    assert read_tsv(f, ("i",))[0].words == ("Hello", "WORLD")
+    assert read_tsv(f, ("i",))[0].words == ("Hello", "WORLD")  # lowercase applies when encoding, not here
 
 
 def test_numeric_labels(tmp_path):
@@ -132,50 +131,52 @@ def test_mixed_numeric_and_categorical(tmp_path):
 
 
 def test_folder_errors(tmp_path):
-    assert error(load_splits, DataSpec(None, str(tmp_path / "no"), ("i",))).endswith("data directory not found")
+    assert error(load_splits, DataConfig(dir=str(tmp_path / "no"), positive_labels=("i",))).endswith(
+        "data directory not found")
     d = folder(tmp_path, "a\tc\nb\tx\n")
-    assert error(load_splits, DataSpec(None, d, ("i",))) == \
+    assert error(load_splits, DataConfig(dir=d, positive_labels=("i",))) == \
         f"{tmp_path / 'train.tsv'}: none of positive_labels (i) appears; labels seen: c, x"
     d = folder(tmp_path, "a\t0\nb\t-1\n", "a\t1\n", "a\t1\n")
-    assert error(load_splits, DataSpec(None, d)).startswith(f"{tmp_path / 'train.tsv'}: no positive sentence")
+    assert error(load_splits, DataConfig(dir=d)).startswith(f"{tmp_path / 'train.tsv'}: no positive sentence")
     (tmp_path / "dev.tsv").unlink()
-    assert error(load_splits, DataSpec(None, d)) == f"{tmp_path / 'dev.tsv'}: file not found"
+    assert error(load_splits, DataConfig(dir=d)) == f"{tmp_path / 'dev.tsv'}: file not found"
 
 
 def test_dev_label_unseen_in_train(tmp_path):
     d = folder(tmp_path, "a\tc\nb\ti\n", "a\tc\n\nb\tI\n")
-    assert error(load_splits, DataSpec(None, d, ("i",))).startswith(
+    assert error(load_splits, DataConfig(dir=d, positive_labels=("i",))).startswith(
         f"{tmp_path / 'dev.tsv'}:3: label 'I' never appears in {tmp_path / 'train.tsv'}")
 
 
 def test_folder_splits_limit_and_unlabelled_test(tmp_path):
     d = folder(tmp_path, "a\tc\n\nB\ti\n\nc\tc\n", "d\tc\n\ne\ti\n", "f\ng\n\nh\n")
-    data = load_splits(DataSpec(None, d, ("i",), lowercase=True))
+    data = load_splits(DataConfig(dir=d, positive_labels=("i",), lowercase=True))
     assert [len(data[s]) for s in ("train", "dev", "test")] == [3, 2, 2]
-    assert data["train"][1].words == ("b",) and data["test"][0].labels is None
-    data = load_splits(DataSpec(None, d, ("i",), limit={"train": 2, "test": 1}), splits=("train", "test"))
+    assert data["train"][1].words == ("B",) and data["test"][0].labels is None
+    data = load_splits(DataConfig(dir=d, positive_labels=("i",), limit={"train": 2, "test": 1}),
+                       splits=("train", "test"))
     assert sorted(data) == ["test", "train"] and [len(data["train"]), len(data["test"])] == [2, 1]
-    assert error(load_splits, DataSpec(None, d, ("i",), limit={"train": 1})) == \
+    assert error(load_splits, DataConfig(dir=d, positive_labels=("i",), limit={"train": 1})) == \
         "data.limit.train: no positive sentence among the first 1 train sentences"
     # a 1-sentence sample draws sentence 2 ("c", negative); sentence 1 is train's only positive one
     assert list(np.random.default_rng(SAMPLE_SEED).choice(3, size=1, replace=False)) == [2]
-    assert error(load_splits, DataSpec(None, d, ("i",), sample={"train": 1})) == \
+    assert error(load_splits, DataConfig(dir=d, positive_labels=("i",), sample={"train": 1})) == \
         "data.sample.train: no positive sentence among the sampled 1 train sentences"
     write(tmp_path / "test.tsv", "f\tc\ng\n")
-    assert error(load_splits, DataSpec(None, d, ("i",))) == \
+    assert error(load_splits, DataConfig(dir=d, positive_labels=("i",))) == \
         f"{tmp_path / 'test.tsv'}:2: expected word<TAB>label, got 1 column"
 
 
 def test_numeric_folder(tmp_path):
     d = folder(tmp_path, "a\t0\nb\t0.7\n", "c\t0.1\n", "d\t5\n")
-    data = load_splits(DataSpec(dataset=None, dir=d))
+    data = load_splits(DataConfig(dir=d))
     assert data["train"][0].labels == (0.0, 0.7) and data["dev"][0].gold == (1,)
 
 
 # --- wnut16 -------------------------------------------------------------------------------------
 
 def test_wnut16_split_is_pinned():
-    data = load_splits(DataSpec())
+    data = load_splits(DataConfig())
     assert {s: len(v) for s, v in data.items()} == WNUT16_SIZES == {"train": 1915, "dev": 239, "test": 240}
     assert data["train"][0].words[:3] == ("My", "boobs", "look")
     assert data["dev"][0].words[:3] == ("@Jee_agustino", ":O", "seriously")
@@ -184,64 +185,60 @@ def test_wnut16_split_is_pinned():
     assert sum(len(x.words) for v in data.values() for x in v) == 46469
 
 
-def test_wnut16_limit_lowercase_and_unknown_dataset():
-    full = load_splits(DataSpec())
-    data = load_splits(DataSpec(limit={"train": 5, "dev": 3}, lowercase=True), splits=("train", "dev", "test"))
+def test_wnut16_limit_and_unknown_split():
+    full = load_splits(DataConfig())
+    data = load_splits(DataConfig(limit={"train": 5, "dev": 3}), splits=("train", "dev", "test"))
     assert [len(data[s]) for s in ("train", "dev", "test")] == [5, 3, 240]
-    assert data["train"][0].words[:3] == ("my", "boobs", "look")
+    assert data["train"][0].words[:3] == ("My", "boobs", "look")
     assert [x.gold for x in data["dev"]] == [x.gold for x in full["dev"][:3]]
-    assert error(load_splits, DataSpec(dataset="conll")).startswith("data.dataset: unknown dataset 'conll'")
     with pytest.raises(ValueError):
-        load_splits(DataSpec(), splits=("validation",))
+        load_splits(DataConfig(), splits=("validation",))
 
 
 def test_sample_is_fixed_random_and_in_file_order():
-    full = load_splits(DataSpec())
-    data = load_splits(DataSpec(sample={"test": 20}), splits=("dev", "test"))
+    full = load_splits(DataConfig())
+    data = load_splits(DataConfig(sample={"test": 20}), splits=("dev", "test"))
     assert len(data["dev"]) == 239 and len(data["test"]) == 20  # only the split named is sampled
     picked = [full["test"].index(s) for s in data["test"]]
     assert picked == sorted(picked) and picked != list(range(20))  # file order kept, not the first 20
-    again = load_splits(DataSpec(sample={"test": 20}), splits=("test",))["test"]
+    again = load_splits(DataConfig(sample={"test": 20}), splits=("test",))["test"]
     assert again == data["test"]  # same sentences in every command
     expected = sorted(np.random.default_rng(SAMPLE_SEED).choice(240, size=20, replace=False))
     assert picked == [int(i) for i in expected]
-    limited = load_splits(DataSpec(limit={"test": 30}, sample={"test": 10}), splits=("test",))["test"]
+    limited = load_splits(DataConfig(limit={"test": 30}, sample={"test": 10}), splits=("test",))["test"]
     assert len(limited) == 10 and all(s in full["test"][:30] for s in limited)  # sampled after the limit
-    assert load_splits(DataSpec(sample={"test": 500}), splits=("test",))["test"] == full["test"]
+    assert load_splits(DataConfig(sample={"test": 500}), splits=("test",))["test"] == full["test"]
 
 
 # --- config -------------------------------------------------------------------------------------
 
-def test_data_spec_from_dict():
-    assert data_spec_from_dict({}, "c.yaml") == DataSpec()
-    assert data_spec_from_dict({"dataset": "wnut16", "limit": {"train": 8}}, "c.yaml") == \
-        DataSpec(limit={"train": 8})
-    spec = data_spec_from_dict({"dir": "d", "positive_labels": ["pos", 4], "lowercase": True}, "c.yaml")
-    assert spec == DataSpec(dataset=None, dir="d", positive_labels=("pos", "4"), lowercase=True)
-    assert data_spec_from_dict({"dir": "d", "positive_labels": "i"}, "c").positive_labels == ("i",)
-    assert data_spec_from_dict({"dataset": None, "dir": "d"}, "c").dir == "d"
-    assert data_spec_from_dict({"sample": {"test": 4}}, "c").sample == {"test": 4}
+def test_data_config_from_the_data_block():
+    assert data_config({}, "c.yaml") == DataConfig() == DataConfig(dataset="wnut16")
+    assert data_config({"dataset": "wnut16", "limit": {"train": 8}}, "c.yaml") == DataConfig(limit={"train": 8})
+    cfg = data_config({"dir": "d", "positive_labels": ["pos", 4]}, "c.yaml")
+    assert cfg == DataConfig(dir="d", positive_labels=("pos", "4")) and cfg.dataset is None
+    assert data_config({"dir": "d", "positive_labels": "i"}, "c").positive_labels == ("i",)
+    assert data_config({"dataset": None, "dir": "d"}, "c").dir == "d"
+    assert data_config({"sample": {"test": 4}}, "c").sample == {"test": 4}
 
 
 @pytest.mark.parametrize("d, start", [
-    ({"dirr": "x"}, "c.yaml: data.dirr: unknown key; allowed: dataset, dir, limit, lowercase, positive_labels, "
-                      "sample"),
+    ({"dirr": "x"}, "c.yaml: data.dirr: unknown key; allowed: dataset, dir, positive_labels, limit, sample"),
+    ({"lowercase": True}, "c.yaml: data.lowercase: unknown key (a flat key: give it under fixed:); allowed:"),
     ({"dataset": "wnut16", "dir": "x"}, "c.yaml: data: give data.dataset or data.dir, not both"),
-    ({"dataset": None}, "c.yaml: data: give data.dataset or data.dir"),
-    ({"dataset": "conll"}, "c.yaml: data.dataset: unknown dataset 'conll'"),
+    ({"dataset": "conll"}, "c.yaml: data.dataset must be one of wnut16, got 'conll'"),
     ({"positive_labels": ["i"]}, "c.yaml: data.positive_labels: only used with data.dir"),
-    ({"dir": "x", "positive_labels": [True]}, "c.yaml: data.positive_labels: expected a list"),
-    ({"limit": {"valid": 3}}, "c.yaml: data.limit.valid: unknown split"),
-    ({"limit": {"train": 0}}, "c.yaml: data.limit.train: expected a positive integer"),
-    ({"limit": 5}, "c.yaml: data.limit: expected"),
-    ({"sample": {"test": -1}}, "c.yaml: data.sample.test: expected a positive integer"),
-    ({"sample": [3]}, "c.yaml: data.sample: expected {train: N, dev: N, test: N}"),
-    ({"lowercase": "yes"}, "c.yaml: data.lowercase: expected true or false"),
-    ({"dir": 3}, "c.yaml: data.dir: expected a folder path"),
+    ({"dir": "x", "positive_labels": [True]}, "c.yaml: data.positive_labels expects a list, got [True]"),
+    ({"limit": {"valid": 3}}, "c.yaml: data.limit.valid must be one of train, dev, test, got 'valid'"),
+    ({"limit": {"train": 0}}, "c.yaml: data.limit.train must be at least 1, got 0"),
+    ({"limit": 5}, "c.yaml: data.limit expects a mapping, got 5"),
+    ({"sample": {"test": -1}}, "c.yaml: data.sample.test must be at least 1, got -1"),
+    ({"sample": [3]}, "c.yaml: data.sample expects a mapping, got [3]"),
+    ({"dir": 3}, "c.yaml: data.dir expects str, got 3"),
     (["wnut16"], "c.yaml: data: expected a mapping"),
 ])
-def test_data_spec_from_dict_errors(d, start):
-    assert error(data_spec_from_dict, d, "c.yaml").startswith(start)
+def test_data_config_errors(d, start):
+    assert error(data_config, d, "c.yaml").startswith(start)
 
 
 # --- prediction files ---------------------------------------------------------------------------
@@ -267,13 +264,13 @@ def test_write_word_scores_round_trip(tmp_path):
 
 @needs_bench("fce")
 def test_fce_counts():
-    data = load_splits(DataSpec(dataset=None, dir=str(BENCH / "fce"), positive_labels=("i",)))
+    data = load_splits(DataConfig(dir=str(BENCH / "fce"), positive_labels=("i",)))
     assert {s: len(v) for s, v in data.items()} == {"train": 26509, "dev": 2222, "test": 2720}
     assert all(x.labels is not None for v in data.values() for x in v)
 
 
 @needs_bench("sst")
 def test_sst_counts():
-    data = load_splits(DataSpec(dataset=None, dir=str(BENCH / "sst"), positive_labels=("pos", "vpos")))
+    data = load_splits(DataConfig(dir=str(BENCH / "sst"), positive_labels=("pos", "vpos")))
     assert {s: len(v) for s, v in data.items()} == {"train": 8540, "dev": 1101, "test": 2210}
     assert sum(x.label for x in data["dev"]) > 0

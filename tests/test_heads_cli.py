@@ -13,8 +13,8 @@ from transformers import FNetConfig, FNetModel, RobertaConfig, RobertaModel
 
 from sweep.heads import kept_checkpoints, main, model_rows, resolve_models
 from zs_core.checkpoint import save_checkpoint
-from zs_core.config import build_config
-from zs_core.data import DataSpec, load_splits
+from zs_core.config import DataConfig, build_config
+from zs_core.data import load_splits
 from zs_core.encoders import load_tokenizer
 from zs_core.model import ZeroShotClassifier, build_model
 
@@ -86,7 +86,7 @@ def test_sweep_folder_gives_its_kept_checkpoints(tmp_path):
 
 def test_checkpoint_rows_hold_every_head_soft_attention_and_random(tmp_path):
     ckpt = str(checkpoint(tmp_path / "ckpt"))
-    data = load_splits(DataSpec(limit={"dev": 16, "test": 16}), ("dev", "test"))
+    data = load_splits(DataConfig(limit={"dev": 16, "test": 16}), ("dev", "test"))
     seen = []
     rows = pd.DataFrame(model_rows(ckpt, "ckpt", data, "test", ("received", "cls"), 8, "cpu",
                                    lambda *a: seen.append(a)))

@@ -1,7 +1,6 @@
 """zs_core.model: the loss terms on hand-made tensors, the soft-attention head with hand-set weights,
 the plain head, sentence losses, initializers, and the whole model on the tiny encoder."""
 import math
-from dataclasses import replace
 
 import pytest
 import torch
@@ -30,7 +29,7 @@ TARGET_MASK = torch.tensor([[True, False, True, False, False],
 
 
 def loss_of(a=A, scored=SCORED, labels=LABELS, targets=None, target_mask=None, **terms) -> float:
-    return attention_losses(a, scored, labels, replace(OFF, **terms), targets, target_mask).item()
+    return attention_losses(a, scored, labels, OFF.model_copy(update=terms), targets, target_mask).item()
 
 
 def sent(words, gold=None) -> Sentence:

@@ -15,6 +15,7 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 
 from sweep import evaluate, predict
 from zs_core.evaluation import ROW_KEYS
+from zs_core.config import DataConfig
 from zs_core.data import read_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,13 +168,13 @@ def test_predict_evaluate_round_trip(task, tmp_path, capsys, method):
 
 def test_predict_evaluate_on_a_sample(tmp_path, capsys):
     """--sample N: the same fixed random N sentences in sweep.predict and sweep.evaluate (dev for calibration)."""
-    from zs_core.data import DataSpec, load_splits
+    from zs_core.data import load_splits
 
     for split in ("dev", "test"):
         argv = ["--method", "random", "--seed", "3", "--sample", "7", "--split", split,
                 "--output", tmp_path / f"{split}.tsv"]
         assert predict.main([str(a) for a in argv]) == 0
-    expected = load_splits(DataSpec(sample={"test": 7}), ("test",))["test"]
+    expected = load_splits(DataConfig(sample={"test": 7}), ("test",))["test"]
     assert [p.words for p in read_tsv(tmp_path / "test.tsv")] == [s.words for s in expected]
     capsys.readouterr()
     m = run_evaluate(capsys, "--preds", tmp_path / "test.tsv", "--data", "wnut16", "--sample", "7",

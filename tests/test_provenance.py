@@ -5,7 +5,8 @@ import re
 
 from sweep import evaluate
 from sweep.common import command_line, provenance
-from zs_core.data import DataSpec, data_provenance
+from zs_core.config import DataConfig
+from zs_core.data import data_provenance
 
 
 def write_split(path, rows):
@@ -16,7 +17,7 @@ def write_split(path, rows):
 def test_provenance_names_command_git_versions_and_each_data_file(tmp_path):
     for split in ("train", "dev", "test"):
         write_split(tmp_path / f"{split}.tsv", [("a", "i"), (split, "c")])
-    spec = DataSpec(dataset=None, dir=str(tmp_path), positive_labels=("i",), limit={"train": 3})
+    spec = DataConfig(dir=str(tmp_path), positive_labels=("i",), limit={"train": 3})
     stamp = provenance("python -m sweep.heads --model x", spec, ("dev", "test"))
     assert stamp["command"] == "python -m sweep.heads --model x"
     assert re.fullmatch(r"[0-9a-f]{40}", stamp["git_sha"]) and stamp["git_dirty"] in ("true", "false")
@@ -27,7 +28,7 @@ def test_provenance_names_command_git_versions_and_each_data_file(tmp_path):
         digest = hashlib.sha256((tmp_path / f"{split}.tsv").read_bytes()).hexdigest()
         assert stamp[f"data_sha256_{split}"] == digest[:12]
     assert "data_sha256_train" not in stamp  # only the files this output read
-    named = data_provenance(DataSpec(), ("train", "test"))
+    named = data_provenance(DataConfig(), ("train", "test"))
     assert named["data"] == "wnut16" and named["data_sha256_train"] == named["data_sha256_test"]  # one file
 
 

@@ -26,7 +26,7 @@ PAPER_DATA = ["data.dataset=wnut16", "model_name=minilm"]  # fce_v1 and roberta-
 
 def conf_config(name: str, stage: str = "train", **changes: str):
     raw = {**read_seed_conf(CONFS / name), **changes}
-    return build_config(seed_config(raw, name, stage), name)
+    return seed_config(raw, name, stage)
 
 
 def test_omitted_keys_take_the_seeds_defaults_not_zs_sweeps():
@@ -53,7 +53,7 @@ def test_what_the_seeds_code_always_did_is_explicit():
 def test_the_misspelt_beta_is_accepted_and_sets_nothing_as_in_the_seed():
     raw = read_seed_conf(CONFS / "eval_soft_gold_wnut16.conf")
     assert raw["soft_attentiong_beta"] == "0.1"
-    assert build_config(seed_config(raw, "e.conf", "evaluate"), "e.conf").model.soft_attention_beta == 0.0
+    assert seed_config(raw, "e.conf", "evaluate").model.soft_attention_beta == 0.0
     assert stage_conf(CONFS / "eval_soft_gold_wnut16.conf", "evaluate")["eval_results_filaname"] == \
         "token_results.txt"
 
@@ -133,7 +133,7 @@ def test_the_shared_seed_confs_load(path):
     stage = {"train": "train", "pred": "predict", "eval": "evaluate"}[path.name.split("_")[0]]
     raw = stage_conf(path, stage)
     assert all(value == value.strip() for value in raw.values())
-    cfg = build_config(seed_config(raw, path.name, stage), path.name)
+    cfg = seed_config(raw, path.name, stage)
     assert cfg.model.model_name == "minilm" and cfg.train.seed == 15 and cfg.data.lowercase is True
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from zs_core.batching import encode
-from zs_core.config import build_config
-from zs_core.data import DataSpec, Sentence, load_splits, write_word_scores_tsv
+from zs_core.config import DataConfig, build_config
+from zs_core.data import Sentence, load_splits, write_word_scores_tsv
 from zs_core.encoders import tiny_random_encoder
 from zs_core.errors import InputError
 from zs_core.metrics import calibrate_threshold, sentence_metrics, token_metrics
@@ -28,7 +28,7 @@ def sent(words, gold=None) -> Sentence:
 
 @pytest.fixture(scope="module")
 def splits():
-    return load_splits(DataSpec(limit={"train": 64, "dev": 32, "test": 32}))
+    return load_splits(DataConfig(limit={"train": 64, "dev": 32, "test": 32}))
 
 
 def run(splits, tokenizer, model=None, on_epoch=None, **changes):
@@ -139,7 +139,7 @@ def test_warmup_counts_steps_or_the_seeds_sentences(splits, tokenizer, monkeypat
     # the paper's FCE run: 26,509 sentences, batch 16, 20 epochs: the warm-up outlasts the 33,140 steps
     fce = build_config({"warmup_unit": "sentences", "num_train_epochs": 20}, "t").train
     assert train_module.warmup_steps(fce, 26509, 1657 * 20) == 53018
-    assert train_module.warmup_steps(replace(fce, warmup_unit="steps"), 26509, 1657 * 20) == 3314
+    assert train_module.warmup_steps(fce.model_copy(update={"warmup_unit": "steps"}), 26509, 1657 * 20) == 3314
 
 
 def test_nan_weight_raises_non_finite_loss(splits, tokenizer):

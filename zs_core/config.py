@@ -1,159 +1,230 @@
-"""One frozen dataclass per stage, built from the seed's flat key names.
+"""The stage configs (data, model, train, eval, tune) as frozen pydantic models, validated in one place.
 
-A flat mapping (a YAML ``fixed:`` block plus sampled search values, or a seed ``.conf`` file through
-``sweep.seed_conf``) is split over the stages by key; an unknown key or a wrong type is an InputError naming it.
+Keys keep the seed's names. A flat mapping (a YAML ``fixed:`` block plus sampled search values, or a seed
+``.conf`` through ``sweep.seed_conf``) is split over the data, model, train and eval stages by key
+(``build_config``); the data block of a sweep (``data:``, or --data / --data-dir) fills the data stage's
+source fields (``DATA_SOURCE``). ``validated`` is the one adapter from pydantic's errors to the project's
+one-line ``file: key: what was expected`` InputError (exit 2 on the command line). YAML values are checked
+strictly (``true`` for a bool, a whole number for an int); a .conf's strings are converted (``strict=False``).
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, fields
-from typing import Any
+import types
+import typing
+from typing import Any, Literal, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
 from zs_core.errors import InputError
 
+BUILTIN_ENCODERS = ("minilm", "tiny-random")  # see zs_core.encoders
+Split = Literal["train", "dev", "test"]
+Dataset = Literal["wnut16"]  # the named datasets
+DATASETS = typing.get_args(Dataset)
+SPLITS = typing.get_args(Split)
+Counts = dict[Split, PositiveInt]
 
-@dataclass(frozen=True)
-class DataConfig:
-    max_seq_length: int = 128       # pieces per sentence, special tokens included; words past it score 0
-    lowercase: bool = False         # lowercase every word before tokenizing
-    do_mask_words: bool = False     # training only: replace whole words by the mask token ...
-    mask_prob: float = 0.0          # ... each with this probability
+
+class Stage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+class DataConfig(Stage):
+    # which sentences: a named dataset or a folder with train.tsv, dev.tsv, test.tsv (the data: block)
+    dataset: Dataset | None = None         # None with dir; wnut16 when neither is given
+    dir: str | None = None
+    positive_labels: tuple[str, ...] = ()  # with dir: the positive categories; () = numeric labels
+    limit: Counts | None = None            # the first N sentences per split: {train: N, dev: N, test: N}
+    sample: Counts | None = None           # a fixed random N sentences per split (after limit), in file order
+    # how they are encoded (flat keys, the seed's names)
+    max_seq_length: int = Field(128, ge=3)  # pieces per sentence, special tokens included; words past it score 0
+    lowercase: bool = False                  # lowercase every word before tokenizing (the words stay as read)
+    do_mask_words: bool = False              # training only: replace whole words by the mask token ...
+    mask_prob: float = Field(0.0, ge=0, le=1)  # ... each with this probability
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_source(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        dataset, folder, labels = values.get("dataset"), values.get("dir"), values.get("positive_labels")
+        if dataset is not None and folder is not None:
+            raise ValueError("data: give data.dataset or data.dir, not both")
+        if labels and folder is None:
+            raise ValueError(f"data.positive_labels: only used with data.dir ({dataset or 'wnut16'} has fixed labels)")
+        if isinstance(labels, (str, int)) and not isinstance(labels, bool):
+            labels = [labels]  # one label may be given bare; labels that YAML reads as numbers are text
+        if isinstance(labels, (list, tuple)) and all(isinstance(x, (str, int)) and not isinstance(x, bool)
+                                                     for x in labels):
+            values = {**values, "positive_labels": tuple(str(x) for x in labels)}
+        return {**values, "dataset": "wnut16"} if dataset is None and folder is None else values
+
+
+class ModelConfig(Stage):
     model_name: str = "minilm"            # built-in encoder name or a local Hugging Face folder
     soft_attention: bool = True           # soft-attention head; False: classifier on the first token
-    hid_to_attn_dropout: float = 0.1      # dropout on encoder states before the attention evidence
-    attention_evidence_size: int = 100    # width of e = tanh(W_e h)
-    final_hidden_layer_size: int = 300    # tanh layer on the attended sentence vector
-    initializer_name: str = "glorot"      # as in the seed: glorot = xavier normal, xavier = xavier uniform,
-                                          # normal = N(0, 1)
-    attention_activation: str = "soft"    # soft = sigmoid, sharp = exp, linear
+    hid_to_attn_dropout: float = Field(0.1, ge=0, lt=1)  # dropout on encoder states before the evidence
+    attention_evidence_size: PositiveInt = 100  # width of e = tanh(W_e h)
+    final_hidden_layer_size: PositiveInt = 300  # tanh layer on the attended sentence vector
+    # as in the seed: glorot = xavier normal, xavier = xavier uniform, normal = N(0, 1)
+    initializer_name: Literal["glorot", "xavier", "normal"] = "glorot"
+    attention_activation: Literal["soft", "sharp", "linear"] = "soft"  # soft = sigmoid, sharp = exp
     square_attention: bool = True         # square a before normalising it
-    freeze_bert_layers_up_to: int = 0     # freeze embeddings and layers [0, N)
+    freeze_bert_layers_up_to: NonNegativeInt = 0  # freeze embeddings and layers [0, N)
     soft_attention_alpha: float = 0.1     # weight of mean(min_t a)^2
     soft_attention_gamma: float = 0.1     # weight of mean(max_t a - y)^2
     soft_attention_beta: float = 0.0      # weight of MSE(a, token targets) on first pieces
-    zero_n: int = 3                       # how many smallest a per sentence ...
+    zero_n: NonNegativeInt = 3            # how many smallest a per sentence ...
     zero_delta: float = 0.1               # ... are pushed to 0 with this weight
-    sentence_loss: str = "bce"            # bce; mse (Rei & Soegaard's squared error); ce2 (the seed's 2-way
-                                          # cross-entropy over two outputs, sigmoids for soft attention)
-    attend_sep: bool = False              # the seed's: soft attention also attends to the end-of-sentence
-                                          # token (normalisation, sentence vector, alpha/gamma/zero terms);
-                                          # it is never a word, so it never gets a word score
+    # bce; mse (Rei & Soegaard's squared error); ce2 (the seed's 2-way cross-entropy over two outputs,
+    # sigmoids for soft attention)
+    sentence_loss: Literal["bce", "mse", "ce2"] = "bce"
+    # the seed's: soft attention also attends to the end-of-sentence token (normalisation, sentence vector,
+    # alpha/gamma/zero terms); it is never a word, so it never gets a word score
+    attend_sep: bool = False
     normalise_labels: bool = False        # beta loss on the normalised attention instead of the raw one
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    per_device_train_batch_size: int = 16
-    num_train_epochs: int = 3
-    learning_rate: float = 2e-5
-    warmup_ratio: float = 0.1             # linear warm-up over this share of the steps, then linear decay
-    warmup_unit: str = "steps"            # steps: warmup_ratio x optimizer steps; sentences: the seed's
-                                          # warmup_ratio x (sentences // accumulation) x epochs steps
-    eval_steps: int = 0                   # 0: dev evaluation after every epoch; N: every N optimizer steps
-                                          # and after the last (the seed's save_steps/logging_steps)
-    weight_decay: float = 0.1
-    adam_epsilon: float = 1e-7
-    max_grad_norm: float = 1.0            # gradient clipping (0 = off), as the seed's HF Trainer did
-    gradient_accumulation_steps: int = 1
-    seed: int = 15
+class TrainConfig(Stage):
+    per_device_train_batch_size: PositiveInt = 16
+    num_train_epochs: PositiveInt = 3
+    learning_rate: float = Field(2e-5, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0)  # linear warm-up over this share of the steps, then linear decay
+    # steps: warmup_ratio x optimizer steps; sentences: the seed's warmup_ratio x (sentences // accumulation)
+    # x epochs steps
+    warmup_unit: Literal["steps", "sentences"] = "steps"
+    # 0: dev evaluation after every epoch; N: every N optimizer steps and after the last (the seed's
+    # save_steps/logging_steps)
+    eval_steps: NonNegativeInt = 0
+    weight_decay: float = Field(0.1, ge=0)
+    adam_epsilon: float = Field(1e-7, gt=0)
+    max_grad_norm: float = Field(1.0, ge=0)  # gradient clipping (0 = off), as the seed's HF Trainer did
+    gradient_accumulation_steps: PositiveInt = 1
+    seed: NonNegativeInt = 15
     group_by_length: bool = True          # length-grouped batches (False: shuffled, padded to the longest)
     token_input_dir: str | None = None    # word-score TSV of the train split used as token targets (beta)
     token_input_filename: str | None = None
     normalise_preds: bool = False         # targets per sentence: negatives to 0, rescaled to sum 1
 
 
-@dataclass(frozen=True)
-class EvalConfig:
-    per_device_eval_batch_size: int = 64
+class EvalConfig(Stage):
+    per_device_eval_batch_size: PositiveInt = 64
     importance_threshold: float = 0.5     # a word is positive when its score >= this ...
-    top_count: int = 0                    # ... and it is among the sentence's top_count (0 = no limit)
+    top_count: NonNegativeInt = 0         # ... and it is among the sentence's top_count (0 = no limit)
 
 
-@dataclass(frozen=True)
-class RunConfig:
+class TuneConfig(Stage):
+    """A sweep's Tune settings (the tune: block); used by sweep.run only."""
+    metric: str = "dev/sent_f1"           # reported at every dev evaluation; model selection by this
+    mode: Literal["max", "min"] = "max"
+    num_samples: PositiveInt = 1          # sampled configurations (each run once per seed)
+    searcher: Literal["optuna", "random", "grid"] = "optuna"  # optuna = TPE
+    scheduler: Literal["asha", "fifo"] = "asha"  # asha: early stopping by epoch; fifo: none
+    grace_period: PositiveInt = 1         # ASHA: epochs before a trial may be stopped
+    reduction_factor: int = Field(3, ge=2)  # ASHA
+    max_concurrent: NonNegativeInt = 0    # 0 = as many as resources allow
+    seeds: tuple[NonNegativeInt, ...] = Field((15,), min_length=1)  # every configuration runs once per seed
+    resources_per_trial: dict[Literal["gpu", "cpu"], float] = {"gpu": 1}
+    keep_top_k: NonNegativeInt = 3        # trials that keep their best checkpoint and are scored on test
+    storage_path: str | None = Field(None, min_length=1)  # Tune's result tree: a shared folder or a URI
+    reuse_actors: bool = True             # a trial process runs trial after trial (false: a fresh one each)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seeds_as_tuple(cls, values: Any) -> Any:
+        if isinstance(values, dict) and isinstance(values.get("seeds"), list):
+            return {**values, "seeds": tuple(values["seeds"])}
+        return values
+
+    @model_validator(mode="after")
+    def _distinct_seeds_and_resources(self) -> TuneConfig:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("tune.seeds: expected distinct seeds")
+        if any(v < 0 for v in self.resources_per_trial.values()):
+            raise ValueError("tune.resources_per_trial: counts must be 0 or more")
+        return self
+
+
+class RunConfig(Stage):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
 
     def flat(self) -> dict[str, Any]:
-        """All keys in one flat dict (leaderboard columns, saved configs)."""
+        """The flat keys in one dict (leaderboard columns, saved configs); the data source is not one of them."""
         out: dict[str, Any] = {}
-        for stage in (self.data, self.model, self.train, self.eval):
-            out.update(dataclasses.asdict(stage))
+        for name in STAGES:
+            out.update(getattr(self, name).model_dump(exclude=set(DATA_SOURCE)))
         return out
 
 
 STAGES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
-KEYS = {f.name: (stage, f) for stage, cls in STAGES.items() for f in fields(cls)}
-
-AT_LEAST = {"eval_steps": 0, "zero_n": 0, "num_train_epochs": 1, "per_device_train_batch_size": 1,
-            "per_device_eval_batch_size": 1, "gradient_accumulation_steps": 1}
-CHOICES = {
-    "initializer_name": ("glorot", "xavier", "normal"),
-    "attention_activation": ("soft", "sharp", "linear"),
-    "sentence_loss": ("bce", "mse", "ce2"),
-    "warmup_unit": ("steps", "sentences"),
-}
+DATA_SOURCE = ("dataset", "dir", "positive_labels", "limit", "sample")  # the data: block, not flat keys
+KEYS = {key: stage for stage, cls in STAGES.items() for key in cls.model_fields if key not in DATA_SOURCE}
+M = TypeVar("M", bound=BaseModel)
 
 
-def build_config(flat: dict[str, Any], source: str) -> RunConfig:
-    """Split a flat mapping over the stage dataclasses, checking every key and type."""
+def build_config(flat: dict[str, Any], source: str, data: dict[str, Any] | None = None,
+                 strict: bool = True) -> RunConfig:
+    """Split a flat mapping over the stages and validate it (``data``: the data block's source fields)."""
     per_stage: dict[str, dict[str, Any]] = {name: {} for name in STAGES}
     for key, value in flat.items():
         if key not in KEYS:
             raise InputError(f"{source}: unknown key {key!r}; expected one of: {', '.join(sorted(KEYS))}")
-        stage, field = KEYS[key]
-        per_stage[stage][key] = coerce(value, field, source)
-    return RunConfig(**{name: STAGES[name](**values) for name, values in per_stage.items()})
+        per_stage[KEYS[key]][key] = value
+    for key, value in (data or {}).items():
+        per_stage["data"][key] = value
+    stages = {name: validated(STAGES[name], values, source, strict) for name, values in per_stage.items()}
+    return RunConfig(**stages)
 
 
-def coerce(value: Any, field: dataclasses.Field, source: str) -> Any:
-    """Check (and for .conf strings, convert) one value against the field's declared type."""
-    kind = field.type if isinstance(field.type, str) else field.type.__name__
-    optional = kind.endswith("| None")
-    kind = kind.replace("| None", "").strip()
-    if isinstance(value, str):
-        value = value.strip()
-        if optional and value in ("", "None"):
-            return None
-    if optional and value is None:
-        return None
+def validated(cls: type[M], values: dict[str, Any], source: str, strict: bool = True, prefix: str = "") -> M:
+    """``cls`` from ``values``, or an InputError naming the source, the key and what was expected."""
     try:
-        out = _convert(value, kind)
-    except (TypeError, ValueError):
-        raise InputError(f"{source}: key {field.name!r} expects {kind}, got {value!r}") from None
-    allowed = CHOICES.get(field.name)
-    if allowed and out not in allowed:
-        raise InputError(f"{source}: key {field.name!r} must be one of {', '.join(allowed)}, got {out!r}")
-    low = AT_LEAST.get(field.name)
-    if low is not None and out < low:
-        raise InputError(f"{source}: key {field.name!r} must be at least {low}, got {out!r}")
-    return out
+        return cls.model_validate(values, strict=strict)
+    except ValidationError as err:
+        raise InputError(_message(err.errors()[0], cls, source, prefix)) from None
 
 
-def _convert(value: Any, kind: str) -> Any:
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise ValueError(value)
-    if kind == "int":
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(value)
-        return int(value) if not isinstance(value, str) else int(value, 10)
-    if kind == "float":
-        if isinstance(value, bool):
-            raise ValueError(value)
-        return float(value)
-    if kind == "str":
-        if not isinstance(value, str):
-            raise TypeError(value)
-        return value
-    raise TypeError(kind)
+def _message(error: dict, cls: type[BaseModel], source: str, prefix: str) -> str:
+    loc = [str(part) for part in error["loc"] if part != "[key]"]
+    key, got, kind, ctx = (loc[0] if loc else ""), error.get("input"), error["type"], error.get("ctx") or {}
+    where = f"{source}: {prefix}{'.'.join(loc)}" if prefix else f"{source}: key {key!r}"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(sorted(cls.model_fields))
+        return f"{source}: unknown key {prefix}{key!r}; expected one of: {allowed}" if not prefix else \
+            f"{source}: unknown key {prefix}{key}; allowed: {allowed}"
+    if kind == "literal_error":
+        return f"{where} must be one of {ctx['expected'].replace(chr(39), '').replace(' or ', ', ')}, got {got!r}"
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        if "gt" in ctx and isinstance(got, int) and isinstance(bound, int):  # whole numbers: say the smallest
+            return f"{where} must be at least {bound + 1}, got {got!r}"
+        return f"{where} must be {'at least' if 'ge' in ctx else 'above'} {bound}, got {got!r}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"{where} must be {'at most' if 'le' in ctx else 'below'} {ctx.get('le', ctx.get('lt'))}, got {got!r}"
+    if kind == "value_error":  # the validators' own messages name their keys
+        return f"{source}: {str(error['msg']).removeprefix('Value error, ')}"
+    if kind.endswith(("_type", "_parsing")) and loc:
+        return f"{where} expects {key_kind(cls, key)}, got {got!r}"
+    return f"{where}: {error['msg']}, got {got!r}"
+
+
+def key_kind(cls: type[BaseModel], key: str) -> str:
+    """The plain type of a field: bool, int, float, str, or the annotation's own name."""
+    field = cls.model_fields.get(key)
+    if field is None:
+        return "a value"
+    base = field.annotation
+    if typing.get_origin(base) in (typing.Union, types.UnionType):  # X | None -> X
+        base = next(a for a in typing.get_args(base) if a is not type(None))
+    if typing.get_origin(base) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(base)))
+    name = getattr(typing.get_origin(base) or base, "__name__", str(base))
+    return {"tuple": "a list", "dict": "a mapping"}.get(name, name)
+
+
+def flat_kind(key: str) -> str:
+    """The plain type of a flat key (bool, int, float, str, or 'one of ...')."""
+    return key_kind(STAGES[KEYS[key]], key)

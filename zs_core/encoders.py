@@ -13,9 +13,9 @@ import torch
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from zs_core.config import BUILTIN_ENCODERS as BUILTIN
 from zs_core.errors import InputError
 
-BUILTIN = ("minilm", "tiny-random")
 TINY_SEED = 0  # the tiny encoder's weights are a pure function of this seed
 
 
