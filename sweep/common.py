@@ -140,16 +140,33 @@ def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", num_cpus: 
     return f"http://{url}" if url and not url.startswith("http") else url
 
 
-def trial_resources(want_gpu: float = 1.0, cpus: float | None = None) -> tuple[dict[str, float], str | None]:
-    """One GPU per trial where the cluster has GPUs; else all CPUs of a node and a one-line notice."""
+def fit_resources(want: dict) -> dict:
+    """One trial's resources on the running Ray cluster (``plan_resources``), its notices printed."""
     import ray
 
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    gpus = max((n.get("GPU", 0) for n in nodes), default=0)  # a trial runs on one node
-    if want_gpu and gpus >= want_gpu:
-        return {"cpu": cpus or 1, "gpu": want_gpu}, None
-    per_node = max((n["Resources"].get("CPU", 1) for n in ray.nodes() if n.get("Alive")), default=1)
-    notice = None
-    if want_gpu:
-        notice = f"notice: no GPU in this Ray cluster; trials run on CPU with {int(cpus or per_node)} cores each"
-    return {"cpu": cpus or per_node}, notice
+    fitted, notices = plan_resources(want, [n["Resources"] for n in ray.nodes() if n.get("Alive")])
+    for line in notices:
+        print(line, flush=True)
+    return fitted
+
+
+def plan_resources(want: dict, nodes: list[dict]) -> tuple[dict, list[str]]:
+    """What one trial asking ``want`` ({"gpu": g, "cpu": c}) gets on nodes with these resource tables, so
+    that no trial waits forever (PENDING): GPUs where the cluster has them (else all CPUs of a node, with a
+    notice), shrunk to what the largest fitting node offers (with a notice). Pure, for fake node tables."""
+    gpu = want.get("gpu", 0)
+    most_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
+    per_node = max((n.get("CPU", 1) for n in nodes), default=1)
+    notices = []
+    if gpu and not most_gpu:
+        gpu = 0
+        notices.append(f"notice: no GPU in this Ray cluster; trials run on CPU with "
+                       f"{int(want.get('cpu') or per_node)} cores each")
+    asked = {"cpu": want.get("cpu") or (1 if gpu else per_node), **({"gpu": gpu} if gpu else {})}
+    gpu = min(gpu, most_gpu)
+    most_cpu = max((n.get("CPU", 0) for n in nodes if n.get("GPU", 0) >= gpu), default=asked["cpu"])
+    fitted = {"cpu": min(asked["cpu"], most_cpu) or 1, **({"gpu": gpu} if gpu else {})}
+    if fitted != asked:
+        notices.append(f"notice: no node of this Ray cluster holds {asked}; each trial gets {fitted} "
+                       f"(the most one node offers)")
+    return fitted, notices

@@ -15,7 +15,7 @@ from typing import Callable
 import pandas as pd
 
 from sweep.common import (Parser, add_data_args, check_output_dir, cli, command_line, data_config_from_args, provenance,
-                          start_ray, trial_resources)
+                          start_ray, fit_resources)
 from sweep.heatmap import plot_heads
 from sweep.leaderboard import top_table, write_parquet
 from sweep.trial import device, use_trial_threads
@@ -199,9 +199,7 @@ def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...
 
     url = start_ray(args.address, args.dashboard_host)
     print(f"Ray dashboard: {url or '(not available)'}")
-    resources, notice = trial_resources()
-    if notice:
-        print(notice)
+    resources = fit_resources({"gpu": 1})
     trainable = tune.with_parameters(heads_trial, data=data, split=args.split, poolings=poolings,
                                      batch_size=args.batch_size, names=names)
     tuner = tune.Tuner(

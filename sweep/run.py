@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from sweep.common import Parser, check_output_dir, cli, command_line, provenance, start_ray, trial_resources
+from sweep.common import Parser, check_output_dir, cli, command_line, fit_resources, provenance, start_ray
 from sweep.space import Sweep, load_sweep, smoke, to_tune_space
 from zs_core.config import build_config
 from zs_core.data import SPLITS, load_splits
@@ -112,34 +112,6 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
                  **random_baseline(splits, build_config(sweep.fixed, sweep.source))})
     write_results(rows, sweep, out, args.command)
     ray.shutdown()  # with --address this only disconnects
-
-
-def fit_resources(want: dict) -> dict:
-    """A trial's resources that some node of this cluster can hold: no trial waits forever (PENDING)."""
-    import ray
-
-    resources, notice = trial_resources(want.get("gpu", 0), want.get("cpu"))
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    fitted, why = fit_to_nodes(resources, nodes)
-    for line in (notice, why):
-        if line:
-            print(line, flush=True)
-    return fitted
-
-
-def fit_to_nodes(resources: dict, nodes: list[dict]) -> tuple[dict, str | None]:
-    """Shrink ``{"cpu": c, "gpu": g}`` to what the largest fitting node offers; a notice when shrunk."""
-    gpu = resources.get("gpu", 0)
-    most_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
-    if gpu > most_gpu:
-        gpu = most_gpu
-    cpu = resources.get("cpu", 1)
-    most_cpu = max((n.get("CPU", 0) for n in nodes if n.get("GPU", 0) >= gpu), default=cpu)
-    fitted = {"cpu": min(cpu, most_cpu) or 1, **({"gpu": gpu} if gpu else {})}
-    if fitted == {k: v for k, v in resources.items() if v}:
-        return fitted, None
-    return fitted, (f"notice: no node of this Ray cluster holds {resources}; each trial gets {fitted} "
-                    f"(the most one node offers)")
 
 
 def make_tuner(sweep: Sweep, trainable, storage: str, name: str):

@@ -274,3 +274,10 @@ def test_sst_counts():
     data = load_splits(DataConfig(dir=str(BENCH / "sst"), positive_labels=("pos", "vpos")))
     assert {s: len(v) for s, v in data.items()} == {"train": 8540, "dev": 1101, "test": 2210}
     assert sum(x.label for x in data["dev"]) > 0
+
+
+def test_word_lines_follow_the_readers_rules(tmp_path):
+    f = write(tmp_path / "a.tsv", "-DOCSTART-\tO\n\na\tO\nb\tI\n\n\nc\tO\n")
+    from zs_core.data import word_lines
+
+    assert word_lines(f) == ([[3, 4], [7]], 8)

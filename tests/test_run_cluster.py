@@ -4,7 +4,7 @@ import secrets
 
 import pytest
 
-from sweep.run import fit_to_nodes
+from sweep.common import plan_resources
 
 # run_sweep, write_space, board and trials are conftest fixtures
 
@@ -13,17 +13,25 @@ AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
 
 def test_a_request_that_fits_is_kept():
     nodes = [{"CPU": 8, "GPU": 2}, {"CPU": 4}]
-    assert fit_to_nodes({"cpu": 2, "gpu": 1}, nodes) == ({"cpu": 2, "gpu": 1}, None)
-    assert fit_to_nodes({"cpu": 4}, nodes) == ({"cpu": 4}, None)
+    assert plan_resources({"cpu": 2, "gpu": 1}, nodes) == ({"cpu": 2, "gpu": 1}, [])
+    assert plan_resources({"cpu": 4}, nodes) == ({"cpu": 4}, [])
+    assert plan_resources({"gpu": 0.25}, nodes) == ({"cpu": 1, "gpu": 0.25}, [])
 
 
 def test_a_request_no_node_can_hold_is_shrunk_with_a_notice():
-    fitted, notice = fit_to_nodes({"cpu": 16}, [{"CPU": 2}, {"CPU": 1}])
+    fitted, (notice,) = plan_resources({"cpu": 16}, [{"CPU": 2}, {"CPU": 1}])
     assert fitted == {"cpu": 2} and notice.startswith("notice: ")
-    fitted, notice = fit_to_nodes({"cpu": 1, "gpu": 2}, [{"CPU": 8, "GPU": 1}, {"CPU": 8, "GPU": 1}])
+    fitted, (notice,) = plan_resources({"cpu": 1, "gpu": 2}, [{"CPU": 8, "GPU": 1}, {"CPU": 8, "GPU": 1}])
     assert fitted == {"cpu": 1, "gpu": 1} and "2" in notice  # two GPUs in the cluster, but not on one node
-    fitted, _ = fit_to_nodes({"cpu": 6, "gpu": 1}, [{"CPU": 16}, {"CPU": 4, "GPU": 1}])
+    fitted, _ = plan_resources({"cpu": 6, "gpu": 1}, [{"CPU": 16}, {"CPU": 4, "GPU": 1}])
     assert fitted == {"cpu": 4, "gpu": 1}  # the CPUs of a node that has the GPU
+
+
+def test_a_gpu_request_on_a_cpu_cluster_takes_a_whole_node_with_one_notice():
+    fitted, notices = plan_resources({"gpu": 1}, [{"CPU": 2}, {"CPU": 8}])
+    assert fitted == {"cpu": 8} and notices == ["notice: no GPU in this Ray cluster; trials run on CPU with 8 "
+                                                "cores each"]
+    assert plan_resources({}, [{"CPU": 2}]) == ({"cpu": 2}, [])  # no GPU asked: a node's CPUs, no notice
 
 
 @pytest.fixture

@@ -59,6 +59,8 @@ class _Raw:
     words: list[tuple[str, ...]]
     labels: list[tuple[str, ...]] | None  # raw label strings; None when unlabelled
     first_line: dict[str, int]  # raw label -> first line it appears on, in file order
+    lines: list[list[int]]      # the line number of every word, sentence by sentence
+    n_lines: int
 
 
 def _read_text(path: str) -> str:
@@ -80,17 +82,21 @@ def _parse(path: str, labelled: bool | None) -> _Raw:
     """Split a file into sentences; labelled=None decides by whether any line has a label column."""
     words: list[tuple[str, ...]] = []
     labels: list[tuple[str, ...]] = []
+    lines: list[list[int]] = []
     first_line: dict[str, int] = {}
     one_column = 0  # first line with a single column
     ws: list[str] = []
     ls: list[str] = []
-    for i, line in enumerate(_read_text(path).split("\n"), 1):
+    ns: list[int] = []
+    text = _read_text(path).split("\n")
+    for i, line in enumerate(text, 1):
         line = line.rstrip("\r")
         if not line.strip():
             if ws:
                 words.append(tuple(ws))
                 labels.append(tuple(ls))
-                ws, ls = [], []
+                lines.append(ns)
+                ws, ls, ns = [], [], []
             continue
         cols = line.split("\t")
         if cols[0].split()[:1] == ["-DOCSTART-"]:
@@ -98,6 +104,7 @@ def _parse(path: str, labelled: bool | None) -> _Raw:
         if not cols[0]:
             raise InputError(f"{path}:{i}: empty word (line starts with a TAB)")
         ws.append(cols[0])
+        ns.append(i)
         if labelled is False:
             continue
         if len(cols) == 1:
@@ -114,12 +121,20 @@ def _parse(path: str, labelled: bool | None) -> _Raw:
     if ws:
         words.append(tuple(ws))
         labels.append(tuple(ls))
+        lines.append(ns)
     if not words:
         raise InputError(f"{path}: empty file (no sentences)")
     has_labels = labelled if labelled is not None else bool(first_line)
     if has_labels and one_column:
         raise InputError(f"{path}:{one_column}: expected word<TAB>label, got 1 column")
-    return _Raw(path, words, labels if has_labels else None, first_line)
+    return _Raw(path, words, labels if has_labels else None, first_line, lines, len(text))
+
+
+def word_lines(path: str | os.PathLike) -> tuple[list[list[int]], int]:
+    """The line number of every word, sentence by sentence, and the file's line count (to name where two
+    files part); the file must read as a TSV."""
+    raw = _parse(str(path), None)
+    return raw.lines, raw.n_lines
 
 
 def _is_number(label: str) -> bool:

@@ -11,7 +11,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zs_core.data import Sentence, read_tsv, write_word_scores_tsv
+from zs_core.data import Sentence, read_tsv, word_lines, write_word_scores_tsv
 from zs_core.errors import InputError
 from zs_core.files import atomic_path
 
@@ -77,32 +77,11 @@ def read_gold(path: str | os.PathLike, positive_labels: Sequence[str] = ()) -> l
     return read_tsv(path, positive_labels=tuple(positive_labels), labelled=True)
 
 
-def word_lines(path: str | os.PathLike) -> tuple[list[list[int]], int] | None:
-    """Line number of every word, per sentence, by read_tsv's rules (blank lines, -DOCSTART-), and the
-    file's line count; None when ``path`` is no file (a named dataset). Only names where two files part."""
-    if not os.path.isfile(path):
-        return None
-    text = Path(path).read_bytes().decode("utf-8-sig", errors="replace").split("\n")
-    sentences: list[list[int]] = []
-    current: list[int] = []
-    for number, line in enumerate(text, 1):
-        if not line.strip():
-            if current:
-                sentences.append(current)
-                current = []
-        elif line.split("\t")[0].split()[:1] != ["-DOCSTART-"]:
-            current.append(number)
-    if current:
-        sentences.append(current)
-    return sentences, len(text)
-
-
 def _position(path, sentences: Sequence[Sentence], k: int, j: int) -> str:
     """``path:line`` of word j of sentence k (or where it would be), or ``path sentence k+1, word j+1``."""
-    found = word_lines(path)
-    if found is None:
+    if not os.path.isfile(path):  # a named dataset's split
         return f"{path} sentence {k + 1}, word {j + 1}"
-    lines, end = found
+    lines, end = word_lines(path)
     if k >= len(sentences):
         return f"{path}:{end} (end of file)"
     if j >= len(sentences[k].words):
