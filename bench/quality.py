@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from quality_table import task_table, write_tables  # bench/ is on sys.path when run as python bench/quality.py
+from zs_core.evaluation import FINISHED
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = {  # data folder below --data-root, positive labels
@@ -130,7 +131,7 @@ def best_row(folder: Path) -> dict:
     import pandas as pd
 
     board = pd.read_parquet(folder / "leaderboard.parquet")
-    trials = board[(board["method"] != "random") & board["status"].isin(["TERMINATED", "STOPPED_EARLY"])]
+    trials = board[(board["method"] != "random") & board["status"].isin(FINISHED)]
     if trials.empty:
         sys.exit(f"quality: {folder}: no finished trial")
     return trials.sort_values(METRIC, ascending=False).iloc[0].to_dict()

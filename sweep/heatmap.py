@@ -1,4 +1,5 @@
-"""heads.png: a layer x head heatmap of MAP, one panel per (model, pooling), the best head boxed."""
+"""heads.png: a layer x head heatmap of MAP, one panel per (model, pooling), the best head boxed; a panel
+names its model by ``model_label`` (a checkpoint by its trial id)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from zs_core.files import atomic_path
+from zs_core.report_data import model_label
 
 
 def plot_heads(frame: pd.DataFrame, path: str | Path, metric: str = "map") -> Path:
@@ -43,9 +45,9 @@ def plot_heads(frame: pd.DataFrame, path: str | Path, metric: str = "map") -> Pa
                 best = part.loc[part[metric].idxmax()]
                 layer, head = int(best["layer"]), int(best["head"])
                 ax.add_patch(plt.Rectangle((head - 0.5, layer - 0.5), 1, 1, fill=False, edgecolor="red", lw=2.5))
-                title = f"{_short(model)} | {pooling}\nbest L{layer} H{head}: {metric} {best[metric]:.3f}"
+                title = f"{model_label(model)} | {pooling}\nbest L{layer} H{head}: {metric} {best[metric]:.3f}"
             else:
-                title = f"{_short(model)} | {pooling}"
+                title = f"{model_label(model)} | {pooling}"
             ax.set_title(title, fontsize=9)
             ax.set_xticks(range(n_heads))
             ax.set_yticks(range(n_layers))
@@ -67,7 +69,3 @@ def _annotate(ax, grid: np.ndarray, vmin: float, vmax: float) -> None:
         if np.isfinite(value):
             ax.text(head, layer, f"{value:.2f}"[1:] if 0 <= value < 1 else f"{value:.1f}", ha="center",
                     va="center", fontsize=size, color="black" if value > middle else "white")
-
-
-def _short(model: str, most: int = 40) -> str:
-    return model if len(model) <= most else "..." + model[-(most - 3):]

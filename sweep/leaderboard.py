@@ -9,6 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zs_core.config import KEYS, flat_kind
+from zs_core.evaluation import FINISHED
+from zs_core.report_data import model_label
 from zs_core.files import atomic_path
 
 # Columns that describe a row rather than its configuration; everything else non-metric is config.
@@ -47,7 +49,7 @@ def config_columns(frame: pd.DataFrame) -> list[str]:
 
 def by_config(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and n over seeds for every metric, one row per configuration (finished trials only)."""
-    done = frame[frame["status"].isin(["TERMINATED", "STOPPED_EARLY"]) & (frame["method"] == "soft_attention")]
+    done = frame[frame["status"].isin(FINISHED) & (frame["method"] == "soft_attention")]
     keys = config_columns(frame)
     metrics = [c for c in metric_columns(frame) if pd.api.types.is_numeric_dtype(frame[c])]
     if done.empty:
@@ -61,9 +63,11 @@ def by_config(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def top_table(frame: pd.DataFrame, metric: str, mode: str, columns: Sequence[str], n: int = 10) -> str:
-    """The top ``n`` rows by ``metric`` as aligned text (NaN metrics last)."""
+    """The top ``n`` rows by ``metric`` as aligned text (NaN metrics last); models by their short label."""
     shown = [c for c in columns if c in frame.columns]
-    if metric not in frame.columns:
-        return frame[shown].head(n).to_string(index=False)
-    ranked = frame.sort_values(metric, ascending=(mode == "min"), na_position="last").head(n)
-    return ranked[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    ranked = frame if metric not in frame.columns else frame.sort_values(metric, ascending=(mode == "min"),
+                                                                          na_position="last")
+    ranked = ranked.head(n)[shown].copy()
+    for column in {"model", "model_name"} & set(shown):
+        ranked[column] = ranked[column].map(lambda m: m if pd.isna(m) else model_label(str(m)))
+    return ranked.to_string(index=False, float_format=lambda v: f"{v:.4f}")

@@ -4,11 +4,13 @@ OUT is a sweep.run output folder (leaderboard.parquet), a sweep.heads output fol
 folder holding such folders (searched two levels down). The page holds a sortable leaderboard (click a
 header; ``#sort=COLUMN`` or ``#sort=COLUMN:asc|desc`` in the URL sorts on load), the learning curves of the
 top trials, the heads heatmap, and example test sentences shaded by soft attention, the best head and LIME
-from the best kept checkpoint. Images are embedded as PNG data URIs; the page loads nothing else.
+from the best kept checkpoint. Images are embedded as PNG data URIs; the page loads nothing else. What is
+shown is computed in zs_core.report_data and sweep.report_plots, and rendered (autoescaped) from
+sweep/templates/report.html.j2 with its report.css and report.js.
 """
 from __future__ import annotations
 
-import html
+import re
 import sys
 from pathlib import Path
 
@@ -18,13 +20,14 @@ import pandas as pd
 from sweep.common import Parser, cli
 from zs_core.errors import InputError
 from zs_core.files import write_text_atomic
+from zs_core.report_data import model_label
 
 BOARD, CURVES, HEADS, SWEEP_YAML = "leaderboard.parquet", "curves.parquet", "heads.parquet", "sweep.yaml"
-FINISHED = ("TERMINATED", "STOPPED_EARLY")
 HIDDEN_METRICS = ("n_sentences", "truncated_words")
 HEAD_COLUMNS = ("model", "split", "method", "pooling", "layer", "head", "threshold_kind", "threshold", "map", "f1",
                 "precision", "recall", "f05", "auroc", "corr", "n_sentences")
 SKIP_DIRS = ("tune",)
+MODEL_COLUMNS = ("model", "model_name")  # shown by model_label, the whole path in the title
 
 
 def parse_args(argv):
@@ -83,19 +86,21 @@ def cell(value) -> tuple[str, str]:
     return str(value), str(value)
 
 
-def table_html(frame: pd.DataFrame, columns: list[str], table_id: str, row_class=None) -> str:
-    """A sortable table; ``row_class(row) -> str`` marks rows (the random baseline, kept trials)."""
+def table(frame: pd.DataFrame, columns: list[str], table_id: str, row_class=None) -> dict:
+    """A sortable table for the template; ``row_class(row) -> str`` marks rows (the random baseline, kept
+    trials). Models show their ``model_label``, long text its end; the whole value is in the cell's title."""
     columns = [c for c in columns if c in frame.columns]
-    head = "".join(f'<th data-col="{html.escape(c)}" title="click to sort">'
-                   f'{html.escape(c).replace("/", "/<wbr>").replace("_", "_<wbr>")}</th>' for c in columns)
-    body = []
+    rows = []
     for _, row in frame.iterrows():
-        cls = row_class(row) if row_class else ""
-        cells = "".join(f'<td{"" if _number(k) else " class=t"} data-v="{html.escape(k)}" title="{html.escape(t)}">'
-                        f'{html.escape(_short(t))}</td>' for k, t in (cell(row[c]) for c in columns))
-        body.append(f'<tr class="{cls}">{cells}</tr>')
-    return (f'<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+        cells = []
+        for column in columns:
+            key, text = cell(row[column])
+            if column in MODEL_COLUMNS:  # sorted by the label shown
+                key = model_label(text) if text else ""
+            cells.append({"key": key, "text": key if column in MODEL_COLUMNS else _short(text), "title": text,
+                          "number": column not in MODEL_COLUMNS and _number(key)})
+        rows.append({"cls": row_class(row) if row_class else "", "cells": cells})
+    return {"id": table_id, "columns": columns, "rows": rows}
 
 
 def _number(key: str) -> bool:
@@ -109,35 +114,19 @@ def _short(text: str, most: int = 48) -> str:
     return text if len(text) <= most else "…" + text[-(most - 1):]
 
 
-def best_checkpoint(folder: Path, board: pd.DataFrame, metric: str, mode: str) -> Path | None:
-    """The best finished trial's kept checkpoint (its recorded path, else found under the folder)."""
-    from zs_core.checkpoint import CONFIG_FILE, is_checkpoint
-
-    rows = board[board["checkpoint"].notna() & board["status"].isin(FINISHED)] if "checkpoint" in board else board.iloc[:0]
-    if metric in rows:
-        rows = rows.sort_values(metric, ascending=mode == "min", na_position="last")
-    for _, row in rows.iterrows():
-        path = Path(str(row["checkpoint"]))
-        for candidate in (path, folder / path):
-            if is_checkpoint(candidate):
-                return candidate
-        for found in sorted(folder.rglob(CONFIG_FILE)):
-            if str(row["trial_id"]) in str(found) and is_checkpoint(found.parent):
-                return found.parent
-    return None
-
-
-def examples_section(folder: Path, doc: dict, board: pd.DataFrame, args, scans: list[Path]) -> str:
-    from sweep.report_plots import example_scores, examples_html
-    from zs_core.data import data_spec_from_dict
+def examples_part(folder: Path, doc: dict, board: pd.DataFrame, args, scans: list[Path]) -> dict:
+    """{"note": why there are none} or the checkpoint, its label, notes and the shaded sentences."""
+    from zs_core.config import DATA_SOURCE
+    from zs_core.data import data_config
+    from zs_core.report_data import best_checkpoint, example_scores, shaded
 
     if args.examples <= 0:
-        return "<p class=note>Examples: none asked for (--examples 0).</p>"
+        return {"note": "Examples: none asked for (--examples 0)."}
     tune = doc.get("tune") or {}
     checkpoint = best_checkpoint(folder, board, tune.get("metric", "dev/sent_f1"), tune.get("mode", "max"))
     if checkpoint is None or "data" not in doc:
         why = "no kept checkpoint was found" if checkpoint is None else f"{SWEEP_YAML} names no data"
-        return f"<p class=note>Examples skipped: {why}.</p>"
+        return {"note": f"Examples skipped: {why}."}
     if args.heads:
         heads = Path(args.heads)
         heads = [heads / HEADS if heads.is_dir() else heads]
@@ -145,23 +134,19 @@ def examples_section(folder: Path, doc: dict, board: pd.DataFrame, args, scans: 
         near = [*folder.glob(f"*/{HEADS}"), *folder.parent.glob(f"*/{HEADS}"), *(s / HEADS for s in scans)]
         heads = list(dict.fromkeys(p.resolve() for p in near if p.is_file()))
     try:
-        spec = data_spec_from_dict(doc["data"], str(folder / SWEEP_YAML))
-        examples = example_scores(checkpoint, spec, args.examples, args.lime_samples, heads, bool(args.heads))
+        block = doc["data"]  # its source only: an older sweep.yaml also held how words are encoded
+        block = {k: v for k, v in block.items() if k in DATA_SOURCE} if isinstance(block, dict) else block
+        data = data_config(block, str(folder / SWEEP_YAML))
+        examples = example_scores(checkpoint, data, args.examples, args.lime_samples, heads, bool(args.heads))
     except (InputError, OSError, ValueError, RuntimeError, KeyError) as err:
         print(f"warning: {folder}: examples skipped: {err}", file=sys.stderr)
-        return f"<p class=note>Examples skipped: {html.escape(str(err))}</p>"
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in examples.notes)
-    return (f"<p>Checkpoint <code>{html.escape(str(checkpoint))}</code>. Each method's shading runs over "
-            f"the sentence's own score range (beside its name; hover a word for its score): "
-            f"<span class=key style='background:rgba(214,39,40,.8)'>highest</span> "
-            f"<span class=key style='background:rgba(214,39,40,.25)'>lower</span> lowest; signed scores "
-            f"(LIME) keep 0 white: <span class=key style='background:rgba(31,119,180,.6)'>negative</span>; "
-            f"gold positive words are <span class=pos>bold and underlined</span>.</p>"
-            f"<ul class=note>{notes}</ul>{examples_html(examples)}")
+        return {"note": f"Examples skipped: {err}"}
+    return {"note": None, "checkpoint": str(checkpoint), "label": model_label(str(checkpoint)),
+            "notes": examples.notes, "sentences": shaded(examples)}
 
 
-def sweep_section(folder: Path, index: int, args, scans: list[Path]) -> str:
-    from sweep.report_plots import TOP_CURVES, curves_uri
+def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
+    from sweep.report_plots import curves_uri
 
     board, doc = read_parquet(folder / BOARD), read_sweep_yaml(folder)
     tune = doc.get("tune") or {}
@@ -177,63 +162,59 @@ def sweep_section(folder: Path, index: int, args, scans: list[Path]) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in board["status"].value_counts().items()) if "status" in board else ""
     random_row = board[board["trial_id"] == "random"] if "trial_id" in board else board.iloc[:0]
     baseline = random_row[metric].iloc[0] if metric in random_row and len(random_row) else None
-    parts = [f'<h2 id="sweep-{index}">Sweep: {html.escape(str(doc.get("name", folder.name)))}</h2>',
-             f"<p><code>{html.escape(str(folder))}</code><br>{html.escape(doc.get('_command', ''))}<br>"
-             f"Model selection by <b>{html.escape(metric)}</b> ({mode}); {len(board)} rows: {counts}."
-             f"{_provenance(board)}</p>",
-             "<h3>Leaderboard</h3><p class=note>Click a column header to sort. The random baseline row is "
-             "shaded yellow; kept = the trial kept its checkpoint and was scored on test.</p>",
-             table_html(board, columns, f"leaderboard-{index}",
-                        lambda r: "baseline" if r.get("trial_id") == "random" else ("kept" if r["kept"] else ""))]
-    by_config = folder / "leaderboard_by_config.parquet"
+    by_config, grouped = folder / "leaderboard_by_config.parquet", None
     if search and by_config.is_file():
-        grouped = read_parquet(by_config)
         stats = [c for m in (metric, "dev/tok_map", "test/tok_f1", "test/tok_map") for c in (f"{m}_mean", f"{m}_std")]
-        parts += ["<h3>By configuration (over seeds)</h3>",
-                  table_html(grouped, [*search, "n", "seeds", *stats], f"by-config-{index}")]
-    parts.append(f"<h3>Learning curves: top {TOP_CURVES} trials by {html.escape(metric)}</h3>")
-    uri = None
+        grouped = table(read_parquet(by_config), [*search, "n", "seeds", *stats], f"by-config-{index}")
+    curves = None
     if (folder / CURVES).is_file():
         ranked = board[board["trial_id"] != "random"]["trial_id"].astype(str).tolist()
-        uri = curves_uri(read_parquet(folder / CURVES), ranked, metric, baseline)
-    parts.append(f'<img alt="learning curves" src="{uri}">' if uri else f"<p class=note>No {CURVES} to draw.</p>")
-    parts += ["<h3>Example test sentences</h3>", examples_section(folder, doc, board, args, scans)]
-    return "\n".join(parts)
+        curves = curves_uri(read_parquet(folder / CURVES), ranked, metric, baseline)
+    return {"index": index, "name": str(doc.get("name", folder.name)), "folder": str(folder),
+            "command": doc.get("_command", ""), "metric": metric, "mode": mode, "n_rows": len(board),
+            "counts": counts, "provenance": provenance(board), "by_config": grouped, "curves": curves,
+            "curves_file": CURVES, "examples": examples_part(folder, doc, board, args, scans),
+            "leaderboard": table(board, columns, f"leaderboard-{index}", _board_row_class)}
 
 
-def heads_section(folder: Path, index: int) -> str:
+def _board_row_class(row) -> str:
+    return "baseline" if row.get("trial_id") == "random" else ("kept" if row["kept"] else "")
+
+
+def heads_part(folder: Path, index: int) -> dict:
     from sweep.report_plots import heatmap_uri
 
     frame = read_parquet(folder / HEADS)
     heads = frame[frame["method"] == "head"].sort_values("map", ascending=False)
-    others = frame[frame["method"] != "head"]
-    shown = pd.concat([heads.head(10), others], ignore_index=True)
-    picture = (f'<img alt="heads heatmap" src="{heatmap_uri(folder, frame)}">' if len(heads)
-               else "<p class=note>No head rows to draw.</p>")
-    return "\n".join([
-        f'<h2 id="heads-{index}">Head scan</h2><p><code>{html.escape(str(folder))}</code>{_provenance(frame)}</p>',
-        "<h3>MAP of every layer x head (best boxed in red)</h3>", picture,
-        "<h3>Top 10 heads, soft attention and random baseline</h3>",
-        table_html(shown, list(HEAD_COLUMNS), f"heads-{index}",
-                   lambda r: "baseline" if r.get("method") == "random" else "")])
+    shown = pd.concat([heads.head(10), frame[frame["method"] != "head"]], ignore_index=True)
+    return {"index": index, "folder": str(folder), "provenance": provenance(frame),
+            "heatmap": heatmap_uri(folder, frame) if len(heads) else None,
+            "table": table(shown, list(HEAD_COLUMNS), f"heads-{index}",
+                           lambda r: "baseline" if r.get("method") == "random" else "")}
 
 
-def _provenance(frame: pd.DataFrame) -> str:
+def provenance(frame: pd.DataFrame) -> dict | None:
     if "created_at" not in frame or frame["created_at"].dropna().empty:
-        return ""
+        return None
     versions = ", ".join(f"{c[8:]} {frame[c].dropna().iloc[0]}" for c in frame.columns
                          if c.startswith("version_") and frame[c].dropna().any())
     sha = str(frame["git_sha"].dropna().iloc[0])[:10] if "git_sha" in frame and frame["git_sha"].notna().any() else "?"
-    return (f"<br><span class=note>Written {html.escape(str(frame['created_at'].dropna().iloc[0]))}, "
-            f"git {html.escape(sha)}; {html.escape(versions)}</span>")
+    return {"created": str(frame["created_at"].dropna().iloc[0]), "sha": sha, "versions": versions}
 
 
-def page(title: str, sections: list[str]) -> str:
-    from sweep.report_plots import CSS, SCRIPT
+def page(title: str, sweeps: list[dict], scans: list[dict]) -> str:
+    """The page from sweep/templates/report.html.j2 (autoescaped: every value is text, never markup)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>\n" + "\n".join(sections)
-            + f"\n<script>{SCRIPT}</script></body></html>\n")
+    from sweep.report_plots import TOP_CURVES
+    from zs_core.report_data import MOST_ALPHA, NEGATIVE_RGB, POSITIVE_RGB
+
+    env = Environment(loader=PackageLoader("sweep", "templates"), autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
+    env.filters["breaks"] = lambda name: re.split(r"(?<=[/_])", name)  # a header may wrap after / and _
+    colours = {"positive": POSITIVE_RGB, "negative": NEGATIVE_RGB, "most": MOST_ALPHA}
+    return env.get_template("report.html.j2").render(title=title, sweeps=sweeps, scans=scans, colours=colours,
+                                                     top_curves=TOP_CURVES)
 
 
 @cli
@@ -251,9 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"--output {output}: is a folder, expected the HTML file to write")
     if args.examples < 0 or args.lime_samples < 0:
         raise InputError("--examples and --lime-samples: expected 0 or a positive integer")
-    sections = [sweep_section(f, i, args, scans) for i, f in enumerate(sweeps)]
-    sections += [heads_section(f, i) for i, f in enumerate(scans)]
-    write_text_atomic(output, page(f"zs-sweep report: {root.resolve().name}", sections))
+    parts = [sweep_part(f, i, args, scans) for i, f in enumerate(sweeps)]
+    heads = [heads_part(f, i) for i, f in enumerate(scans)]
+    write_text_atomic(output, page(f"zs-sweep report: {root.resolve().name}", parts, heads))
     print(f"wrote {output}")
     return 0
 

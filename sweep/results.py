@@ -9,8 +9,8 @@ import pandas as pd
 from sweep.space import Sweep
 from sweep.trial import trial_config
 from zs_core.config import TuneConfig, build_config
+from zs_core.evaluation import FINISHED
 
-FINISHED = ("TERMINATED", "STOPPED_EARLY")
 
 
 def leaderboard_rows(grid, sweep: Sweep) -> list[dict]:

@@ -170,3 +170,51 @@ def test_a_folder_without_outputs_is_exit_2_and_writes_nothing(tmp_path):
         assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
         assert str(folder) in proc.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["empty", "sub"]
+
+
+def test_values_are_escaped_and_models_are_labelled(tmp_path):
+    """Hand-made outputs (no model): the template escapes every value and names a checkpoint by its trial."""
+    import pandas as pd
+
+    trial = "/runs/tune/train_trial_0e5cf_00000_0_seed=9_2026-11-25_17-59-45/checkpoint_000000"
+    sweep, scan = tmp_path / "sweep", tmp_path / "scan"
+    sweep.mkdir()
+    scan.mkdir()
+    pd.DataFrame({"trial_id": ["<b>x</b>", "random"], "status": ["TERMINATED", "TERMINATED"],
+                  "dev/sent_f1": [0.5, 0.1], "model_name": ["/models/my-encoder", None],
+                  "error": ['a "quoted" <error> & more', None]}).to_parquet(sweep / "leaderboard.parquet")
+    (sweep / "sweep.yaml").write_text("# python -m sweep.run x.yaml\nname: '<script>alert(1)</script>'\n"
+                                      "search:\n  model_name: [/models/my-encoder, minilm]\n")
+    heads = pd.DataFrame({"model": [trial, trial, "tiny-random"], "split": "test",
+                          "method": ["head", "head", "random"], "layer": [0, 1, None], "head": [0, 0, None],
+                          "pooling": ["cls", "cls", None], "threshold_kind": "dev_calibrated",
+                          "map": [0.4, 0.6, 0.2]})
+    heads.astype({"layer": "Int64", "head": "Int64"}).to_parquet(scan / "heads.parquet")
+    assert main([str(tmp_path), "--examples", "0"]) == 0
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "alert(1)</script>" not in text
+    assert text.count("<script>") == 1  # the sort script only
+    assert 'data-v="&lt;b&gt;x&lt;/b&gt;"' in text and "<b>x</b>" not in text
+    assert "a &#34;quoted&#34; &lt;error&gt; &amp; more" in text
+    assert f'<td class=t data-v="0e5cf_00000" title="{trial}">0e5cf_00000</td>' in text
+    assert '<td class=t data-v="my-encoder" title="/models/my-encoder">my-encoder</td>' in text
+    assert "Examples: none asked for (--examples 0)." in text
+    assert '<img alt="heads heatmap" src="data:image/png;base64,' in text
+    assert not re.search(r"\{\{|\{%|\{#", text)
+
+
+@pytest.mark.slow
+def test_sorting_a_tied_column_both_ways_gives_mirror_images(chromium, tmp_path):
+    """Tied rows keep the written order high to low and its reverse low to high, whatever was clicked before."""
+    import pandas as pd
+
+    (tmp_path / "s").mkdir()
+    pd.DataFrame({"trial_id": ["random", "t1", "t2", "t3"], "status": "TERMINATED",
+                  "dev/sent_f1": [0.3, 0.0, 0.0, None]}).to_parquet(tmp_path / "s" / "leaderboard.parquet")
+    assert main([str(tmp_path), "--examples", "0"]) == 0
+    report = tmp_path / "report.html"
+    for fragment, order in (("dev/sent_f1", ["random", "t1", "t2", "t3"]),
+                            ("dev/sent_f1:asc", ["t2", "t1", "random", "t3"])):  # empty cells stay last
+        proc = chromium.run(f"{report.as_uri()}#sort={quote(fragment)}", tmp_path / "profile", "--dump-dom")
+        assert chromium.console_messages(proc.stderr) == []
+        assert [r[0] for r in rows_of(proc.stdout, "leaderboard-0")] == order

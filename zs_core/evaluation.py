@@ -21,6 +21,7 @@ from zs_core.metrics import calibrate_threshold, token_metrics
 ROW_KEYS = ("method", "layer", "head", "pooling", "threshold_kind", "threshold", "precision", "recall", "f1",
             "f05", "map", "auroc", "corr", "n_sentences")
 FIXED, DEV_CALIBRATED = "fixed", "dev_calibrated"
+FINISHED = ("TERMINATED", "STOPPED_EARLY")  # a leaderboard's trial statuses that ran to the end or ASHA's stop
 AT_THRESHOLD = ("precision", "recall", "f1", "f05")  # the metrics that depend on the threshold
 RANDOM_SEED = 0  # the random floor: default_rng((RANDOM_SEED, crc32 of the sentence's words))
 
