@@ -202,6 +202,34 @@ def trials():
 
 
 @pytest.fixture(scope="session")
+def kill_after_a_trial(trial_states):
+    """A function: start ``python -m sweep.run SPACE --output OUT``, SIGKILL its whole process group (the
+    driver and its local Ray) once a trial has TERMINATED in TUNE_DIR, and return that trial table."""
+    import signal
+    import time
+
+    def kill(space: Path, out: Path, tune_dir: Path, poll: float = 0.05) -> dict[str, dict]:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=ROOT,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        try:
+            deadline = time.time() + 240
+            while not any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()):
+                assert driver.poll() is None and time.time() < deadline, "the sweep ended before a trial finished"
+                time.sleep(poll)
+        finally:
+            try:
+                os.killpg(driver.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            driver.wait()
+        return trial_states(tune_dir)
+
+    return kill
+
+
+@pytest.fixture(scope="session")
 def trial_states():
     """A function: Tune result tree -> {trial_id: {status, num_failures}} from its experiment state (empty
     while not yet written)."""

@@ -1,9 +1,4 @@
 """Faults: a trial that raises (retried once, then ERROR), a NaN loss (NAN), and kill -9 of the driver + --resume."""
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -88,28 +83,13 @@ def test_a_nan_loss_stops_the_trial_as_nan(fault_run, board, trials, trial_state
 
 @pytest.mark.slow
 def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path, write_space, run_sweep, board, trials,
-                                                               trial_states, repo_root):
+                                                               kill_after_a_trial):
     space = write_space(tmp_path, "resume", data={"dataset": "wnut16", "limit": {"train": 120, "dev": 32, "test": 32}},
                         search={"learning_rate": {"loguniform": [1.0e-4, 1.0e-3]}},
                         tune={"num_samples": 2, "seeds": [1, 2], "max_concurrent": 2,
                               "resources_per_trial": {"cpu": 1}, "keep_top_k": 4})
     out, tune_dir = tmp_path / "out", tmp_path / "out" / "resume" / "tune"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=repo_root,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 240
-        while not any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()):
-            assert driver.poll() is None and time.time() < deadline, "the sweep ended before a trial finished"
-            time.sleep(0.2)
-        os.kill(driver.pid, signal.SIGKILL)  # the driver only; its local Ray goes down with it
-        driver.wait()
-    finally:
-        try:
-            os.killpg(driver.pid, signal.SIGKILL)  # and any Ray helper it left behind
-        except ProcessLookupError:
-            pass
-    before = trial_states(tune_dir)
+    before = kill_after_a_trial(space, out, tune_dir, poll=0.2)
     finished = {t for t, s in before.items() if s["status"] == "TERMINATED"}
     assert 0 < len(finished) < 4 and not (out / "resume" / "leaderboard.parquet").exists()
     sizes = {t: next(tune_dir.glob(f"*{t}*/result.json")).stat().st_size for t in finished}

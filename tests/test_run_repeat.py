@@ -5,11 +5,6 @@ One sweep for both: a grid over two learning rates x seeds 1 and 2, 2 epochs, FI
 trial kept and scored on test. The run_sweep, write_space, board, trials, trial_states and repo_root fixtures
 are in conftest.py.
 """
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -78,25 +73,10 @@ def test_the_same_sweep_twice_gives_identical_leaderboards(space, uninterrupted,
 
 @pytest.mark.slow
 def test_a_killed_and_resumed_sweep_gives_the_uninterrupted_metrics(space, uninterrupted, run_sweep, board, trials,
-                                                                    trial_states, repo_root):
+                                                                    kill_after_a_trial):
     out = space.parent / "resumed"
     tune_dir = out / NAME / "tune"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=repo_root,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 240
-        while not any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()):
-            assert driver.poll() is None and time.time() < deadline, "the sweep ended before a trial finished"
-            time.sleep(0.05)
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started (one process group)
-        driver.wait()
-    finally:
-        try:
-            os.killpg(driver.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    finished = [t for t, s in trial_states(tune_dir).items() if s["status"] == "TERMINATED"]
+    finished = [t for t, s in kill_after_a_trial(space, out, tune_dir).items() if s["status"] == "TERMINATED"]
     assert 0 < len(finished) < 4 and not (out / NAME / "leaderboard.parquet").exists()
 
     run_sweep(space, "--output", out, "--resume")
