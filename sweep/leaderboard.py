@@ -13,9 +13,6 @@ from zs_core.evaluation import FINISHED
 from zs_core.report_data import model_label
 from zs_core.files import atomic_path
 
-# Columns that describe a row rather than its configuration; everything else non-metric is config.
-NOT_CONFIG = {"trial_id", "status", "seed", "best_epoch", "best_step", "checkpoint", "seconds", "error", "created_at",
-              "git_sha", "epochs_run", "method", "node_id"}
 COUNTS = ("seed", "best_step", "epochs_run")  # whole numbers that may be missing (the random row)
 
 
@@ -43,13 +40,14 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def config_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns
-            if c not in NOT_CONFIG and c not in metric_columns(frame) and not c.startswith("version_")]
+    """The configuration's columns: the flat config keys (the seed is not one: it is what by_config averages over)."""
+    return [c for c in frame.columns if c in KEYS and c != "seed"]
 
 
 def by_config(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and n over seeds for every metric, one row per configuration (finished trials only)."""
-    done = frame[frame["status"].isin(FINISHED) & (frame["method"] == "soft_attention")]
+    # in seed order, so the statistics do not depend on the order trials finished in (bit for bit)
+    done = frame[frame["status"].isin(FINISHED) & (frame["method"] == "soft_attention")].sort_values("seed")
     keys = config_columns(frame)
     metrics = [c for c in metric_columns(frame) if pd.api.types.is_numeric_dtype(frame[c])]
     if done.empty:
