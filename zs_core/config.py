@@ -3,9 +3,10 @@
 Keys keep the seed's names. A flat mapping (a YAML ``fixed:`` block plus sampled search values, or a seed
 ``.conf`` through ``sweep.seed_conf``) is split over the data, model, train and eval stages by key
 (``build_config``); the data block of a sweep (``data:``, or --data / --data-dir) fills the data stage's
-source fields (``DATA_SOURCE``). ``validated`` is the one adapter from pydantic's errors to the project's
-one-line ``file: key: what was expected`` InputError (exit 2 on the command line). YAML values are checked
-strictly (``true`` for a bool, a whole number for an int); a .conf's strings are converted (``strict=False``).
+source fields (``DATA_SOURCE``, through ``data.data_config``). ``validated`` is the one adapter from
+pydantic's errors to the project's one-line ``file: key: what was expected`` InputError (exit 2 on the
+command line). YAML values are checked strictly (``true`` for a bool, a whole number for an int); a .conf's
+strings are converted (``strict=False``).
 """
 from __future__ import annotations
 
@@ -165,16 +166,14 @@ KEYS = {key: stage for stage, cls in STAGES.items() for key in cls.model_fields 
 M = TypeVar("M", bound=BaseModel)
 
 
-def build_config(flat: dict[str, Any], source: str, data: dict[str, Any] | None = None,
-                 strict: bool = True) -> RunConfig:
-    """Split a flat mapping over the stages and validate it (``data``: the data block's source fields)."""
+def build_config(flat: dict[str, Any], source: str, strict: bool = True) -> RunConfig:
+    """Split a flat mapping over the stages and validate it (the data stage's source keeps its default:
+    a sweep's data block is ``data.data_config``'s, for loading the splits)."""
     per_stage: dict[str, dict[str, Any]] = {name: {} for name in STAGES}
     for key, value in flat.items():
         if key not in KEYS:
             raise InputError(f"{source}: unknown key {key!r}; expected one of: {', '.join(sorted(KEYS))}")
         per_stage[KEYS[key]][key] = value
-    for key, value in (data or {}).items():
-        per_stage["data"][key] = value
     stages = {name: validated(STAGES[name], values, source, strict) for name, values in per_stage.items()}
     return RunConfig(**stages)
 
