@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from zs_core.metrics import calibrate_threshold, token_metrics
+from zs_core.metrics import calibrate_threshold, counts_at, flatten, mean_average_precision, pearson
 
 ROW_KEYS = ("method", "layer", "head", "pooling", "threshold_kind", "threshold", "precision", "recall", "f1",
             "f05", "map", "auroc", "corr", "n_sentences")
@@ -30,13 +30,12 @@ class ListScores:
     """One method's word-score lists against gold, scored exactly (one score set: arrays of shape [1])."""
 
     def __init__(self, golds: Sequence[Sequence[int]], scores: Sequence[Sequence[float]], top_k: int = 0):
-        self.golds, self.scores, self.top_k = [list(g) for g in golds], [list(s) for s in scores], top_k
-        self.n_sentences = len(self.golds)
-        self._at_half = token_metrics(self.golds, self.scores, 0.5, top_k)  # checks shapes; map, corr
+        self.golds, self.scores, self.top_k = golds, scores, top_k
+        self.y, self.s, self.sid, self.n_sentences = flatten(golds, scores)  # checked once, shared below
 
     def calibrate(self) -> np.ndarray:
         """The threshold maximising token F1 here (NaN when no word is positive)."""
-        if self._at_half["n_positive"] == 0:
+        if not self.y.any():
             return np.array([np.nan])
         return np.array([calibrate_threshold(self.golds, self.scores, self.top_k)])
 
@@ -44,19 +43,17 @@ class ListScores:
         t = float(np.asarray(thresholds).ravel()[0])
         if t != t:
             return {k: np.array([np.nan]) for k in AT_THRESHOLD}
-        m = token_metrics(self.golds, self.scores, t, self.top_k)
+        m = counts_at(self.y, self.s, self.sid, t, self.top_k)
         return {k: np.array([m[k]]) for k in AT_THRESHOLD}
 
     def map(self) -> np.ndarray:
-        return np.array([self._at_half["map"]])
+        return np.array([mean_average_precision(self.golds, self.scores)])
 
     def corr(self) -> np.ndarray:
-        return np.array([self._at_half["corr"]])
+        return np.array([pearson(self.y, self.s)])
 
     def auroc(self) -> np.ndarray:
-        y = np.concatenate([np.asarray(g, dtype=np.int64) for g in self.golds]) if self.golds else np.zeros(0)
-        s = np.concatenate([np.asarray(x, dtype=np.float64) for x in self.scores]) if self.scores else np.zeros(0)
-        return np.array([float(roc_auc_score(y, s)) if 0 < y.sum() < y.size else np.nan])
+        return np.array([float(roc_auc_score(self.y, self.s)) if 0 < self.y.sum() < self.y.size else np.nan])
 
     def where(self) -> list[dict]:
         return [{"layer": None, "head": None, "pooling": None}]
@@ -65,17 +62,17 @@ class ListScores:
 def method_rows(method: str, split, fixed: float | None = 0.5, dev_thresholds: np.ndarray | None = None) -> list[dict]:
     """Rows of ``split`` (a ListScores or a HeadAccumulator): at ``fixed`` and at ``dev_thresholds`` (what
     ``dev.calibrate()`` gave on dev; None: no calibrated rows), each kind for every score set."""
+    common = {"map": split.map().ravel(), "auroc": split.auroc().ravel(), "corr": split.corr().ravel()}
     kinds = []
     if fixed is not None:
-        kinds.append((FIXED, np.full(np.shape(split.map()), float(fixed))))
+        kinds.append((FIXED, np.full(common["map"].shape, float(fixed))))
     if dev_thresholds is not None:
-        kinds.append((DEV_CALIBRATED, np.asarray(dev_thresholds, dtype=np.float64)))
-    common = {"map": split.map().ravel(), "auroc": split.auroc().ravel(), "corr": split.corr().ravel()}
+        kinds.append((DEV_CALIBRATED, np.asarray(dev_thresholds, dtype=np.float64).ravel()))
     rows = []
     for kind, thresholds in kinds:
         at = {k: v.ravel() for k, v in split.metrics_at(thresholds).items()}
         for i, where in enumerate(split.where()):
-            rows.append({"method": method, **where, "threshold_kind": kind, "threshold": float(thresholds.ravel()[i]),
+            rows.append({"method": method, **where, "threshold_kind": kind, "threshold": float(thresholds[i]),
                          **{k: float(at[k][i]) for k in AT_THRESHOLD},
                          **{k: float(v[i]) for k, v in common.items()}, "n_sentences": int(split.n_sentences)})
     return rows
@@ -86,12 +83,13 @@ def list_rows(method: str, golds: Sequence[Sequence[int]], scores: Sequence[Sequ
               fixed: float | None = 0.5, top_k: int = 0, dev_threshold: float | None = None) -> list[dict]:
     """``method_rows`` of word-score lists: calibrated on ``dev`` = (golds, scores), or at a ``dev_threshold``
     calibrated earlier (test never picks its own threshold); neither: the fixed row only."""
+    split = ListScores(golds, scores, top_k)
     thresholds = None
-    if dev is not None:
-        thresholds = ListScores(*dev, top_k=top_k).calibrate()
+    if dev is not None:  # dev may be the split itself (a training run's dev evaluation)
+        thresholds = (split if dev[1] is scores else ListScores(*dev, top_k=top_k)).calibrate()
     elif dev_threshold is not None:
         thresholds = np.array([dev_threshold], dtype=np.float64)
-    return method_rows(method, ListScores(golds, scores, top_k), fixed, thresholds)
+    return method_rows(method, split, fixed, thresholds)
 
 
 def wide(rows: Sequence[dict], prefix: str) -> dict[str, float]:

@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from zs_core.errors import InputError
 
-__all__ = ["token_metrics", "calibrate_threshold", "sentence_metrics", "f_beta", "pearson",
+__all__ = ["token_metrics", "calibrate_threshold", "sentence_metrics", "f_beta", "pearson", "flatten", "counts_at",
            "sentence_average_precision", "mean_average_precision"]
 
 
@@ -31,7 +31,7 @@ def f_beta(tp: int, fp: int, fn: int, beta: float) -> float:
     return float(num / den) if den > 0 else 0.0
 
 
-def _flatten(
+def flatten(
     labels: Sequence[Sequence[int]], scores: Sequence[Sequence[float]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Validate and flatten to (labels, scores, sentence id) arrays plus the sentence count."""
@@ -141,8 +141,22 @@ def token_metrics(
     sentence's ``np.argsort(-s, kind="stable")[:top_k]`` (ties: the earlier word wins).
     """
     k = _check_top_k(top_k)
-    y, s, sid, n_sent = _flatten(labels, scores)
-    pred = (s >= threshold) & _in_top_k(s, sid, k)
+    y, s, sid, n_sent = flatten(labels, scores)
+    return {
+        **counts_at(y, s, sid, threshold, k),
+        "map": mean_average_precision(labels, scores),
+        "corr": pearson(y, s),
+        "threshold": float(threshold),
+        "top_k": k,
+        "n_sentences": int(n_sent),
+        "n_tokens": int(y.size),
+        "n_positive": int(np.count_nonzero(y == 1)),
+    }
+
+
+def counts_at(y: np.ndarray, s: np.ndarray, sid: np.ndarray, threshold: float, top_k: int = 0) -> dict:
+    """Micro precision, recall, F1, F0.5 of ``flatten``'s arrays at one threshold (and top_k)."""
+    pred = (s >= threshold) & _in_top_k(s, sid, top_k)
     truth = y == 1
     tp = int(np.count_nonzero(pred & truth))
     fp = int(np.count_nonzero(pred & ~truth))
@@ -152,13 +166,6 @@ def token_metrics(
         "recall": float(tp / (tp + fn)) if tp + fn else 0.0,
         "f1": f_beta(tp, fp, fn, 1.0),
         "f05": f_beta(tp, fp, fn, 0.5),
-        "map": mean_average_precision(labels, scores),
-        "corr": pearson(y, s),
-        "threshold": float(threshold),
-        "top_k": k,
-        "n_sentences": int(n_sent),
-        "n_tokens": int(y.size),
-        "n_positive": int(np.count_nonzero(truth)),
     }
 
 
@@ -174,7 +181,7 @@ def calibrate_threshold(
     candidate). Ties in F1: the highest threshold wins (fewest positives).
     """
     k = _check_top_k(top_k)
-    y, s, sid, _ = _flatten(labels, scores)
+    y, s, sid, _ = flatten(labels, scores)
     n_pos = int(np.count_nonzero(y))
     if n_pos == 0:
         raise InputError("no positive token in the calibration split: no threshold can be calibrated")
