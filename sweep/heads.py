@@ -14,8 +14,8 @@ from typing import Callable
 
 import pandas as pd
 
-from sweep.common import (Parser, add_data_args, check_output_dir, cli, command_line, data_config_from_args, provenance,
-                          start_ray, fit_resources)
+from sweep.common import (Parser, add_data_args, check_output_dir, cli, command_line, data_config_from_args,
+                          fit_resources, provenance, start_ray)
 from sweep.heatmap import plot_heads
 from sweep.leaderboard import top_table, write_parquet
 from sweep.trial import device, use_trial_threads
