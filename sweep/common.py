@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Callable
 
 from zs_core.config import DATASETS, SPLITS, DataConfig
+from zs_core.datasets import SEED_DATASET_NAMES
 from zs_core.data import data_provenance
 from zs_core.errors import InputError
 
 EXIT_BAD_INPUT = 2
+DATA_ROOT_ENV = "ZS_DATA_ROOT"  # where the seed's data/ folder is, for seed datasets named without a root
 PACKAGES = ("zs-sweep", "torch", "transformers", "ray", "optuna", "scikit-learn", "pyarrow")
 
 
@@ -56,14 +58,34 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--data", default=None, help="a named dataset (default wnut16)")
     group.add_argument("--data-dir", default=None, help="a folder with train.tsv, dev.tsv, test.tsv")
     group.add_argument("--positive-labels", nargs="+", default=None, help="labels that count as positive")
+    add_seed_data_args(group)
     group.add_argument("--limit", type=int, default=None, help="first N sentences of every split")
     group.add_argument("--sample", type=int, default=None,
                        help="a fixed random N sentences of every split (the same in every command), in file order")
 
 
+def add_seed_data_args(group) -> None:
+    group.add_argument("--seed-dataset", default=None, choices=SEED_DATASET_NAMES, metavar="NAME",
+                       help=f"one of the seed's datasets below --data-root: {', '.join(SEED_DATASET_NAMES)}")
+    group.add_argument("--data-root", default=None,
+                       help=f"the folder that holds the seed's data/ folder (default ${DATA_ROOT_ENV})")
+
+
+def with_data_root(block: dict, data_root: str | None) -> dict:
+    """A data block naming a seed dataset, its root filled from --data-root or $ZS_DATA_ROOT when absent."""
+    if not isinstance(block, dict) or block.get("seed_dataset") is None or block.get("root") is not None:
+        return block
+    root = data_root or os.environ.get(DATA_ROOT_ENV)
+    return {**block, "root": root} if root else block
+
+
 def data_config_from_args(args: argparse.Namespace) -> DataConfig:
-    if args.data and args.data_dir:
-        raise InputError("--data and --data-dir: give one of them")
+    given = [flag for flag, value in (("--data", args.data), ("--data-dir", args.data_dir),
+                                      ("--seed-dataset", args.seed_dataset)) if value]
+    if len(given) > 1:
+        raise InputError(f"{' and '.join(given)}: give one of them")
+    if args.data_root and not args.seed_dataset:
+        raise InputError("--data-root goes with --seed-dataset (or a .conf's dataset = ...)")
     if args.data_dir and not args.positive_labels:
         raise InputError("--data-dir needs --positive-labels")
     if args.positive_labels and not args.data_dir:
@@ -76,6 +98,12 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
     if args.data_dir:
         return DataConfig(dir=args.data_dir, positive_labels=tuple(args.positive_labels), limit=limit,
                           sample=sample)
+    if args.seed_dataset:
+        block = with_data_root({"seed_dataset": args.seed_dataset}, args.data_root)
+        if "root" not in block:
+            raise InputError(f"--seed-dataset {args.seed_dataset}: give --data-root PATH (the folder that holds "
+                             f"the seed's data/ folder) or set {DATA_ROOT_ENV}")
+        return DataConfig(**block, limit=limit, sample=sample)
     if args.data and args.data not in DATASETS:
         raise InputError(f"--data {args.data}: unknown dataset; known: {', '.join(DATASETS)} (or --data-dir DIR)")
     return DataConfig(dataset=args.data or "wnut16", limit=limit, sample=sample)

@@ -148,10 +148,10 @@ def model_rows(path: str, name: str, data: dict[str, list[Sentence]], split: str
         accumulators[part] = scan_split(encoder, tokenizer, items[part], golds[part], batch_size, device_name,
                                         poolings, on_batch=step)
     rows = method_rows("head", accumulators[split], fixed=None, dev_thresholds=accumulators["dev"].calibrate())
-    if model is not None and cfg.model.soft_attention:
+    if model is not None and (cfg.model.soft_attention or not cfg.model.is_seq_class):
         dev_words = predict(model, items["dev"], tokenizer, batch_size, device_name)[1]
         words = predict(model, items[split], tokenizer, batch_size, device_name)[1]
-        rows += list_rows("soft_attention", golds[split], words, dev=(golds["dev"], dev_words),
+        rows += list_rows(cfg.model.method, golds[split], words, dev=(golds["dev"], dev_words),
                           fixed=cfg.eval.importance_threshold)
     rows += list_rows("random", golds[split], random_scores(data[split])[1],
                       dev=(golds["dev"], random_scores(data["dev"])[1]))

@@ -47,7 +47,7 @@ def config_columns(frame: pd.DataFrame) -> list[str]:
 def by_config(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and n over seeds for every metric, one row per configuration (finished trials only)."""
     # in seed order, so the statistics do not depend on the order trials finished in (bit for bit)
-    done = frame[frame["status"].isin(FINISHED) & (frame["method"] == "soft_attention")].sort_values("seed")
+    done = frame[frame["status"].isin(FINISHED) & (frame["method"] != "random")].sort_values("seed")
     keys = config_columns(frame)
     metrics = [c for c in metric_columns(frame) if pd.api.types.is_numeric_dtype(frame[c])]
     if done.empty:

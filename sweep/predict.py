@@ -1,6 +1,6 @@
 """python -m sweep.predict: one method's word scores for one split (the seed's stage 2).
 
-  python -m sweep.predict --model CKPT --method soft_attention|head|lime|ig|random \\
+  python -m sweep.predict --model CKPT --method soft_attention|supervised|head|lime|ig|random \\
       [--layer L --head H --pooling received|cls] [--data wnut16 | --data-dir DIR --positive-labels ...] \\
       --split test --output preds.tsv
   python -m sweep.predict --config pred_soft_attention.conf model_path=CKPT
@@ -23,9 +23,9 @@ from zs_core.errors import InputError
 from zs_core.predictions import write_predictions
 from sweep.seed_conf import apply_predict_conf, conf_parser
 
-METHODS = ("soft_attention", "head", "lime", "ig", "random")
+METHODS = ("soft_attention", "supervised", "head", "lime", "ig", "random")
 SEED_METHODS = {"model_attention": "head"}  # the seed's name for one of the encoder's attention heads
-CHECKPOINT_METHODS = ("soft_attention", "lime", "ig")
+CHECKPOINT_METHODS = ("soft_attention", "supervised", "lime", "ig")
 # argparse destination <- seed .conf key (None values in args are filled from the conf)
 SMOKE = {"train": 32, "dev": 8, "test": 8}  # --smoke-test: sentences per split; LIME samples below
 SMOKE_LIME_SAMPLES = 256
@@ -96,8 +96,10 @@ def load_model(args: argparse.Namespace):
                          f"checkpoint folder")
     if is_checkpoint(args.model):
         model, tokenizer, cfg = load_checkpoint(args.model, attentions=args.method == "head")
-        if args.method == "soft_attention" and not cfg.model.soft_attention:
-            raise InputError(f"{args.model}: the model has no soft-attention head (soft_attention = False)")
+        if args.method in ("soft_attention", "supervised") and args.method != cfg.model.method:
+            has = "no word scores of its own (soft_attention = False)" if cfg.model.method == "classifier" \
+                else f"{cfg.model.method} word scores"
+            raise InputError(f"{args.model}: the model has {has}, not --method {args.method}")
         net = model.encoder if args.method == "head" else model
     else:
         net, tokenizer, cfg = load_encoder(args.model, attentions=True), load_tokenizer(args.model), None
@@ -146,7 +148,7 @@ def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[l
         print(f"warning: {truncated} words cut off by max_seq_length {max_len} score 0", file=sys.stderr)
     net.to(device)
     meta.update(max_seq_length=max_len, lowercase=lowercase, truncated_words=truncated)
-    if args.method == "soft_attention":
+    if args.method in ("soft_attention", "supervised"):
         return predict(net, items, tokenizer, batch_size, device)[1], meta
     if args.method == "head":
         meta.update(layer=args.layer, head=args.head, pooling=args.pooling)

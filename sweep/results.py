@@ -20,10 +20,11 @@ def leaderboard_rows(grid, sweep: Sweep) -> list[dict]:
     """
     rows = []
     for result in grid:
-        config = build_config(trial_config(result.config, sweep.fixed, sweep.tune.seeds), "trial").flat()
+        run_config = build_config(trial_config(result.config, sweep.fixed, sweep.tune.seeds), "trial")
+        config = run_config.flat()
         curve = last_run(result.metrics_dataframe)
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-        row = {"trial_id": trial_id, "method": "soft_attention", **config, "error": None, "checkpoint": None,
+        row = {"trial_id": trial_id, "method": run_config.model.method, **config, "error": None, "checkpoint": None,
                "node_id": _last(curve, "node_id")}
         row.update(best_epoch_metrics(curve, sweep.tune))
         row["status"] = status(result, curve, config["num_train_epochs"])

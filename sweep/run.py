@@ -42,6 +42,8 @@ def parse_args(argv):
     p.add_argument("--address", default=None, help="join a running Ray cluster (ray start --head), HOST:PORT")
     p.add_argument("--dashboard-host", default="127.0.0.1", help="the dashboard's bind address (local Ray)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
+    p.add_argument("--data-root", default=None, help="for a seed dataset (data: {seed_dataset: NAME} or a .conf's "
+                   "dataset = NAME): the folder that holds the seed's data/ folder (default $ZS_DATA_ROOT)")
     return p.parse_args(argv)
 
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("python -m sweep.run: give --resume or --fresh, not both")
     if not args.space and not args.smoke_test:
         raise InputError("python -m sweep.run: give a sweep YAML, e.g. search_spaces/demo.yaml")
-    sweep = load_sweep(args.space or DEMO, args.overrides)
+    sweep = load_sweep(args.space or DEMO, args.overrides, args.data_root)
     if args.smoke_test:
         sweep = smoke(sweep)
     out = check_output_dir(args.output) / sweep.name

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from sweep.common import Parser
 from zs_core.config import DATASETS, RunConfig, build_config
+from zs_core.datasets import SEED_DATASET_NAMES
 from zs_core.errors import InputError
 
 STAGES = ("train", "predict", "evaluate")
@@ -44,7 +45,7 @@ SEED_BEHAVIOUR = {"attend_sep": True, "sentence_loss": "ce2", "warmup_unit": "se
 SEED_ONLY_KEYS = frozenset({
     "experiment_name", "dataset", "dataset_split", "model_path", "datetime", "method", "results_input_dir",
     "results_input_filename", "preds_output_filename", "eval_results_filename", "eval_results_filaname",
-    "test_label_dummy", "make_all_labels_equal_max", "is_seq_class", "save_steps", "logging_steps",
+    "test_label_dummy", "make_all_labels_equal_max", "save_steps", "logging_steps",
     "output_dir", "output_file", "attn_layer_id", "attn_head_id", "lime_num_samples",
     "lime_mask_string_use_pad", "soft_attentiong_beta",
 })
@@ -105,9 +106,6 @@ def check_supported(raw: dict[str, str], source: str, stage: str) -> None:
     """Refuse, in one line, what a stage would silently get wrong."""
     if stage not in STAGES:
         raise ValueError(f"stage {stage!r}; expected one of {', '.join(STAGES)}")
-    if stage in ("train", "predict") and not seed_flag(raw, "is_seq_class", source, True):
-        raise InputError(f"{source}: is_seq_class = False (a token-level classifier trained on gold token "
-                         f"labels) is not supported yet; zs-sweep trains sentence classifiers only")
     if stage == "train" and not seed_flag(raw, "make_all_labels_equal_max", source, True):
         raise InputError(f"{source}: make_all_labels_equal_max = False (the sentence label taken from the "
                          f"first token) is not supported; zs-sweep labels a sentence positive when any word is")
@@ -164,8 +162,20 @@ def sweep_doc(path: Path) -> dict:
     tune: dict[str, Any] = {"num_samples": 1, "searcher": "random", "scheduler": "fifo"}
     if "seed" in raw:
         tune["seeds"] = [typed["seed"]]
-    return {"name": raw.get("experiment_name", path.stem), "data": {"dataset": raw.get("dataset", "wnut16")},
+    return {"name": raw.get("experiment_name", path.stem), "data": conf_data(raw, str(path)),
             "fixed": fixed, "tune": tune}
+
+
+def conf_data(conf: dict[str, str], source: str) -> dict[str, str]:
+    """A .conf's ``dataset`` as a data block: one of the seed's datasets (its root from --data-root or
+    $ZS_DATA_ROOT) or a named dataset (wnut16, also when the conf names none)."""
+    name = conf.get("dataset") or "wnut16"
+    if name in SEED_DATASET_NAMES:
+        return {"seed_dataset": name}
+    if name not in DATASETS:
+        raise InputError(f"{source}: dataset {name!r} is not a known dataset; expected one of "
+                         f"{', '.join((*SEED_DATASET_NAMES, *DATASETS))}")
+    return {"dataset": name}
 
 
 def conf_parser(prog: str, doc: str, stage: str) -> Parser:
@@ -186,13 +196,17 @@ def read_conf(args: argparse.Namespace, stage: str) -> dict[str, str] | None:
 
 
 def conf_dataset(args: argparse.Namespace, conf: dict[str, str], instead: str) -> None:
-    """The conf's ``dataset`` as --data, unless the command line names the data (``instead``: what to give)."""
-    if args.data or args.data_dir or getattr(args, "gold", None) or not conf.get("dataset"):
+    """The conf's ``dataset`` as --data or --seed-dataset, unless the command line names the data
+    (``instead``: what else to give)."""
+    if args.data or args.data_dir or args.seed_dataset or getattr(args, "gold", None) or not conf.get("dataset"):
         return
-    if conf["dataset"] not in DATASETS:
-        raise InputError(f"{args.config}: dataset {conf['dataset']!r} is not a named dataset "
-                         f"({', '.join(DATASETS)}); give {instead}")
-    args.data = conf["dataset"]
+    if conf["dataset"] not in (*DATASETS, *SEED_DATASET_NAMES):
+        raise InputError(f"{args.config}: dataset {conf['dataset']!r} is not a known dataset "
+                         f"({', '.join((*SEED_DATASET_NAMES, *DATASETS))}); give {instead}")
+    if conf["dataset"] in SEED_DATASET_NAMES:
+        args.seed_dataset = conf["dataset"]
+    else:
+        args.data = conf["dataset"]
 
 
 def apply_predict_conf(args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from sweep.common import with_data_root
 from sweep.seed_conf import sweep_doc
 from zs_core.config import BUILTIN_ENCODERS, DATA_SOURCE, KEYS, DataConfig, TuneConfig, build_config, flat_kind, validated
 from zs_core.data import data_config
@@ -51,11 +52,12 @@ class Sweep:
         return max(args) if dist in ("choice", "grid") else int(args[1]) - (dist == "randint")
 
 
-def load_sweep(path: str | Path, overrides: list[str] = ()) -> Sweep:
+def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | None = None) -> Sweep:
     """Read a sweep YAML (or a seed .conf, one fixed configuration) and apply ``key=value`` overrides.
 
     An override is ``key=value`` for a config key (it becomes fixed, and leaves the search if searched),
-    ``tune.KEY=value``, ``data.KEY=value`` or ``name=value``; values are read as YAML.
+    ``tune.KEY=value``, ``data.KEY=value`` or ``name=value``; values are read as YAML. A seed dataset
+    without ``data.root`` is looked up below ``data_root`` (--data-root) or $ZS_DATA_ROOT.
     """
     path = Path(path)
     doc = sweep_doc(path) if path.suffix == ".conf" else _read_yaml(path)
@@ -88,7 +90,7 @@ def load_sweep(path: str | Path, overrides: list[str] = ()) -> Sweep:
                          f"got {', '.join(sorted(kinds - {'grid', 'choice'}))}")
     if tune.searcher != "grid" and "grid" in kinds:
         raise InputError(f"{source}: a grid distribution needs tune.searcher: grid")
-    data = data_config(doc.get("data") or {}, source)
+    data = data_config(with_data_root(doc.get("data") or {}, data_root), source)
     name = str(doc.get("name") or path.stem)
     if not name or "/" in name or name.startswith("."):
         raise InputError(f"{source}: name must be a plain folder name, got {name!r}")
@@ -186,7 +188,9 @@ def _override(doc: dict, item: str, source: str) -> None:
     if dot and section in ("tune", "data"):
         doc[section] = {**(doc.get(section) or {}), sub: value}
         # naming the data replaces the other way of naming it (a named dataset has its own labels)
-        for other in {"dir": ("dataset",), "dataset": ("dir", "positive_labels")}.get(sub, ()):
+        replaced = {"dir": ("dataset", "seed_dataset", "root"), "dataset": ("dir", "positive_labels", "seed_dataset", "root"),
+                    "seed_dataset": ("dataset", "dir", "positive_labels")}
+        for other in replaced.get(sub, ()) if section == "data" else ():
             doc["data"].pop(other, None)
     elif not dot and key == "name":
         doc["name"] = value

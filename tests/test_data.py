@@ -223,9 +223,9 @@ def test_data_config_from_the_data_block():
 
 
 @pytest.mark.parametrize("d, start", [
-    ({"dirr": "x"}, "c.yaml: data.dirr: unknown key; allowed: dataset, dir, positive_labels, limit, sample"),
+    ({"dirr": "x"}, "c.yaml: data.dirr: unknown key; allowed: dataset, dir, positive_labels, seed_dataset, root, limit, sample"),
     ({"lowercase": True}, "c.yaml: data.lowercase: unknown key (a flat key: give it under fixed:); allowed:"),
-    ({"dataset": "wnut16", "dir": "x"}, "c.yaml: data: give data.dataset or data.dir, not both"),
+    ({"dataset": "wnut16", "dir": "x"}, "c.yaml: data: give one of data.dataset, data.dir, data.seed_dataset"),
     ({"dataset": "conll"}, "c.yaml: data.dataset must be one of wnut16, got 'conll'"),
     ({"positive_labels": ["i"]}, "c.yaml: data.positive_labels: only used with data.dir"),
     ({"dir": "x", "positive_labels": [True]}, "c.yaml: data.positive_labels expects a list, got [True]"),

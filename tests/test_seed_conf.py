@@ -59,10 +59,8 @@ def test_the_misspelt_beta_is_accepted_and_sets_nothing_as_in_the_seed():
 
 
 @pytest.mark.parametrize("changes, stage, expected", [
-    ({"is_seq_class": "False"}, "train", "is_seq_class = False"),
-    ({"is_seq_class": "False"}, "predict", "is_seq_class = False"),
     ({"make_all_labels_equal_max": "False"}, "train", "make_all_labels_equal_max = False"),
-    ({"is_seq_class": "maybe"}, "train", "key 'is_seq_class' expects True or False, got 'maybe'"),
+    ({"is_seq_class": "maybe"}, "train", "key 'is_seq_class' expects bool, got 'maybe'"),
     ({"logging_steps": "0"}, "train", "key 'logging_steps' must be at least 1"),
     ({"logging_steps": "5.5"}, "train", "key 'logging_steps' expects a whole number"),
     ({"soft_atention": "True"}, "train", "unknown key 'soft_atention'"),
@@ -78,14 +76,11 @@ def test_evaluation_ignores_the_training_only_flags_as_the_seed_did():
     assert conf_config("eval_soft_gold_wnut16.conf", "evaluate", is_seq_class="False").eval.importance_threshold == 0.5
 
 
-def test_sweep_run_refuses_a_token_level_conf_with_one_line(tmp_path, capsys):
-    conf = tmp_path / "token.conf"
-    conf.write_text((CONFS / "paper_fce_trial3.conf").read_text().replace("is_seq_class = True",
-                                                                           "is_seq_class = False"))
-    assert run.main([str(conf), "model_name=tiny-random", *PAPER_DATA, "--output", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {conf}: is_seq_class = False") and "\n" not in err
-    assert not (tmp_path / "out").exists()
+def test_a_token_level_conf_is_the_supervised_ceiling():
+    # the seed's is_seq_class = False: a token classifier trained on the gold token labels
+    model = conf_config("paper_fce_trial3.conf", "train", is_seq_class="False").model
+    assert (model.is_seq_class, model.method) == (False, "supervised")
+    assert conf_config("paper_fce_trial3.conf", "train").model.method == "soft_attention"
 
 
 def paper_pair():

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
+from zs_core.datasets import SeedDataset
 from zs_core.errors import InputError
 
 BUILTIN_ENCODERS = ("minilm", "tiny-random")  # see zs_core.encoders
@@ -31,10 +32,14 @@ class Stage(BaseModel):
 
 
 class DataConfig(Stage):
-    # which sentences: a named dataset or a folder with train.tsv, dev.tsv, test.tsv (the data: block)
-    dataset: Dataset | None = None         # None with dir; wnut16 when neither is given
+    # which sentences (the data: block): a named dataset, a folder with train.tsv, dev.tsv, test.tsv (and
+    # {split}.sentences.tsv when the sentence labels are not "any word is positive"), or one of the seed's
+    # datasets below a root that holds the seed's data/ folder
+    dataset: Dataset | None = None         # None with dir or seed_dataset; wnut16 when none is given
     dir: str | None = None
     positive_labels: tuple[str, ...] = ()  # with dir: the positive categories; () = numeric labels
+    seed_dataset: SeedDataset | None = None
+    root: str | None = None                # with seed_dataset
     limit: Counts | None = None            # the first N sentences per split: {train: N, dev: N, test: N}
     sample: Counts | None = None           # a fixed random N sentences per split (after limit), in file order
     # how they are encoded (flat keys, the seed's names)
@@ -49,20 +54,30 @@ class DataConfig(Stage):
         if not isinstance(values, dict):
             return values
         dataset, folder, labels = values.get("dataset"), values.get("dir"), values.get("positive_labels")
-        if dataset is not None and folder is not None:
-            raise ValueError("data: give data.dataset or data.dir, not both")
+        seed, root = values.get("seed_dataset"), values.get("root")
+        if sum(x is not None for x in (dataset, folder, seed)) > 1:
+            raise ValueError("data: give one of data.dataset, data.dir, data.seed_dataset")
         if labels and folder is None:
-            raise ValueError(f"data.positive_labels: only used with data.dir ({dataset or 'wnut16'} has fixed labels)")
+            raise ValueError(f"data.positive_labels: only used with data.dir "
+                             f"({dataset or seed or 'wnut16'} has fixed labels)")
+        if (root is None) != (seed is None):
+            raise ValueError("data.root: expected with data.seed_dataset (the folder that holds the seed's data/ "
+                             "folder, or set ZS_DATA_ROOT)" if seed is not None else
+                             "data.root: only used with data.seed_dataset")
         if isinstance(labels, (str, int)) and not isinstance(labels, bool):
             labels = [labels]  # one label may be given bare; labels that YAML reads as numbers are text
         if isinstance(labels, (list, tuple)) and all(isinstance(x, (str, int)) and not isinstance(x, bool)
                                                      for x in labels):
             values = {**values, "positive_labels": tuple(str(x) for x in labels)}
-        return {**values, "dataset": "wnut16"} if dataset is None and folder is None else values
+        return {**values, "dataset": "wnut16"} if dataset is None and folder is None and seed is None else values
 
 
 class ModelConfig(Stage):
     model_name: str = "minilm"            # built-in encoder name or a local Hugging Face folder
+    # the seed's name: True = a sentence classifier (zero-shot: trained on sentence labels only); False = the
+    # supervised ceiling, a token classifier trained on the gold token labels (first piece of each word),
+    # whose word score is P(positive); the soft-attention keys below do not apply to it
+    is_seq_class: bool = True
     soft_attention: bool = True           # soft-attention head; False: classifier on the first token
     hid_to_attn_dropout: float = Field(0.1, ge=0, lt=1)  # dropout on encoder states before the evidence
     attention_evidence_size: PositiveInt = 100  # width of e = tanh(W_e h)
@@ -84,6 +99,14 @@ class ModelConfig(Stage):
     # alpha/gamma/zero terms); it is never a word, so it never gets a word score
     attend_sep: bool = False
     normalise_labels: bool = False        # beta loss on the normalised attention instead of the raw one
+
+    @property
+    def method(self) -> str:
+        """The model's method in result rows: soft_attention, classifier (first-token head, no word scores of
+        its own) or supervised (the ceiling)."""
+        if not self.is_seq_class:
+            return "supervised"
+        return "soft_attention" if self.soft_attention else "classifier"
 
 
 class TrainConfig(Stage):
@@ -161,7 +184,8 @@ class RunConfig(Stage):
 
 
 STAGES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
-DATA_SOURCE = ("dataset", "dir", "positive_labels", "limit", "sample")  # the data: block, not flat keys
+# the data: block, not flat keys
+DATA_SOURCE = ("dataset", "dir", "positive_labels", "seed_dataset", "root", "limit", "sample")
 KEYS = {key: stage for stage, cls in STAGES.items() for key in cls.model_fields if key not in DATA_SOURCE}
 M = TypeVar("M", bound=BaseModel)
 

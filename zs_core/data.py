@@ -4,6 +4,11 @@ Format: ``word<TAB>label`` per line (extra columns allowed; the word is the firs
 last), a blank or whitespace-only line between sentences, ``-DOCSTART-`` lines skipped. A label is a
 category (positive when in ``positive_labels``) or, when no ``positive_labels`` are given, a number
 (a graded score, positive when > 0). Bad input raises ``InputError`` naming file and line.
+
+A split may have a sentence-level file beside its token file (the seed's ``*_sentencelevel`` format: the
+same sentences, every word carrying the sentence's label): then a sentence's label is the max over that
+file's words (training and model selection), and the token file's labels are the gold words (token metrics).
+Without one, a sentence is positive when any word is (the seed's ``make_all_labels_equal_max``).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from zs_core.config import DATA_SOURCE, KEYS, SPLITS, DataConfig, validated
+from zs_core.datasets import SEED_LAYOUTS, SplitFiles, folder_split_files, seed_split_files
 from zs_core.errors import InputError
 from zs_core.files import write_text_atomic
 
@@ -33,6 +39,7 @@ class Sentence:
 
     words: tuple[str, ...]
     labels: tuple[float, ...] | None  # 1.0/0.0 for categorical labels, the number for numeric ones
+    sentence_label: int | None = None  # from a sentence-level file; None: any positive word
 
     def __post_init__(self) -> None:
         if self.labels is not None and len(self.labels) != len(self.words):
@@ -47,8 +54,9 @@ class Sentence:
 
     @property
     def label(self) -> int:
-        """Sentence label: 1 when any word is positive (the seed's make_all_labels_equal_max)."""
-        return int(any(self.gold))
+        """Sentence label: the sentence-level file's, else 1 when any word is positive (the seed's
+        make_all_labels_equal_max)."""
+        return self.sentence_label if self.sentence_label is not None else int(any(self.gold))
 
 
 @dataclass
@@ -176,19 +184,18 @@ def _seen(labels: dict[str, int], most: int = 20) -> str:
     return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
-def _load_dir(data_cfg: DataConfig) -> dict[str, list[Sentence]]:
-    """All three splits of a data folder, checked against each other."""
-    if not os.path.isdir(data_cfg.dir):
+def _load_files(data_cfg: DataConfig) -> dict[str, list[Sentence]]:
+    """All three splits of a data folder or seed dataset, checked against each other."""
+    if data_cfg.dir is not None and not os.path.isdir(data_cfg.dir):
         raise InputError(f"{data_cfg.dir}: data directory not found")
-    pos = tuple(data_cfg.positive_labels)
-    raws = {s: _parse(split_file(data_cfg, s), True if s != "test" else None) for s in SPLITS}
+    pos = positive_labels(data_cfg)
+    files = {s: split_files(data_cfg, s) for s in SPLITS}
+    raws = {s: _carved(_parse(f.tokens, True if s != "test" else None), f) for s, f in files.items()}
     data = {s: _sentences(raw, pos) for s, raw in raws.items()}
     train = raws["train"]
     if pos and not set(pos) & set(train.first_line):
         raise InputError(f"{train.path}: none of positive_labels ({', '.join(pos)}) appears; "
                          f"labels seen: {_seen(train.first_line)}")
-    if not any(s.label for s in data["train"]):
-        raise InputError(f"{train.path}: no positive sentence (no word label > 0)")
     if pos:
         for s in ("dev", "test"):
             for lab, i in raws[s].first_line.items():
@@ -196,7 +203,47 @@ def _load_dir(data_cfg: DataConfig) -> dict[str, list[Sentence]]:
                     raise InputError(f"{raws[s].path}:{i}: label {lab!r} never appears in "
                                      f"{train.path} (a typo?); labels seen there: "
                                      f"{_seen(train.first_line)}")
+    for s, f in files.items():
+        if f.sentences is not None:
+            data[s] = _with_sentence_labels(data[s], raws[s], _carved(_parse(f.sentences, None), f), pos)
+    if not any(s.label for s in data["train"]):
+        what = "sentence label" if files["train"].sentences else "word label"
+        raise InputError(f"{files['train'].sentences or train.path}: no positive sentence (no {what} > 0)")
     return data
+
+
+def _carved(raw: _Raw, files: SplitFiles) -> _Raw:
+    """The sentences of ``raw`` that ``files.carve`` keeps (all when it carves nothing)."""
+    if files.carve is None:
+        return raw
+    if files.carve[-1] >= len(raw.words):
+        raise InputError(f"{raw.path}: {len(raw.words)} sentences, but the dev indices name sentence "
+                         f"{files.carve[-1]} (counting from 0)")
+    chosen = set(files.carve)
+    keep = [i for i in range(len(raw.words)) if (i in chosen) != files.drop]
+    pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
+    labels = pick(raw.labels) if raw.labels is not None else None
+    return _Raw(raw.path, pick(raw.words), labels, raw.first_line, pick(raw.lines), raw.n_lines)
+
+
+def _with_sentence_labels(sentences: list[Sentence], tokens: _Raw, level: _Raw,
+                          pos: tuple[str, ...]) -> list[Sentence]:
+    """The token file's sentences with the sentence-level file's labels (max over its words); the two files
+    must hold the same words, sentence by sentence."""
+    for k, (a, b) in enumerate(zip(tokens.words, level.words)):
+        if a != b:
+            j = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            here = f"{level.path}:{level.lines[k][j]}" if j < len(b) else f"{level.path}:{level.lines[k][-1]}"
+            there = f"{tokens.path}:{tokens.lines[k][j]}" if j < len(a) else f"{tokens.path}:{tokens.lines[k][-1]}"
+            got = repr(b[j]) if j < len(b) else "the end of the sentence"
+            want = repr(a[j]) if j < len(a) else "the end of the sentence"
+            raise InputError(f"{here}: sentence {k + 1} differs from the token file: {got} where {there} has {want}")
+    if len(tokens.words) != len(level.words):
+        raise InputError(f"{level.path}: {len(level.words)} sentences, but {tokens.path} has {len(tokens.words)}")
+    if level.labels is None:
+        return sentences
+    labelled = _sentences(level, pos)
+    return [Sentence(s.words, s.labels, int(max(t.labels) > 0)) for s, t in zip(sentences, labelled)]
 
 
 def _wnut16_path() -> str:
@@ -221,7 +268,7 @@ def load_splits(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = SPLI
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise ValueError(f"unknown split {bad[0]!r}; expected one of {', '.join(SPLITS)}")
-    data = _load_dir(data_cfg) if data_cfg.dir is not None else {s: list(v) for s, v in _wnut16().items()}
+    data = {s: list(v) for s, v in _wnut16().items()} if data_cfg.dataset else _load_files(data_cfg)
     out = {s: sample(data[s][: (data_cfg.limit or {}).get(s, len(data[s]))], (data_cfg.sample or {}).get(s))
            for s in splits}
     if "train" in out and out["train"][:1] and not any(s.label for s in out["train"]):
@@ -231,18 +278,41 @@ def load_splits(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = SPLI
     return out
 
 
-def split_file(data_cfg: DataConfig, split: str) -> str:
-    """The file a split is read from (wnut16's three splits share one file)."""
-    return os.path.join(data_cfg.dir, f"{split}.tsv") if data_cfg.dir is not None else _wnut16_path()
+def split_files(data_cfg: DataConfig, split: str) -> SplitFiles:
+    """The files a split is read from (wnut16's three splits share one file and have no sentence file)."""
+    if data_cfg.seed_dataset is not None:
+        return seed_split_files(data_cfg.seed_dataset, data_cfg.root, split)
+    if data_cfg.dir is not None:
+        return folder_split_files(data_cfg.dir, split)
+    return SplitFiles(_wnut16_path(), None)
+
+
+def positive_labels(data_cfg: DataConfig) -> tuple[str, ...]:
+    """The labels that count as positive (a seed dataset's own one; () for numeric labels and wnut16)."""
+    if data_cfg.seed_dataset is not None:
+        return (SEED_LAYOUTS[data_cfg.seed_dataset].positive,)
+    return tuple(data_cfg.positive_labels)
 
 
 def data_provenance(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, str]:
-    """Which data a result came from: the named dataset or folder, positive labels, limit and sample, and
-    the first 12 hex digits of the sha256 of each split's file."""
-    out = {"data": data_cfg.dir or data_cfg.dataset, "data_positive_labels": ",".join(data_cfg.positive_labels),
+    """Which data a result came from: the named dataset or folder, positive labels, limit and sample, which
+    sentence labels (any positive word, or sentence-level files), and the first 12 hex digits of the sha256
+    of each split's file (and of its sentence-level file)."""
+    files = {split: split_files(data_cfg, split) for split in splits}
+    level = {split: f.sentences for split, f in files.items() if f.sentences}
+    out = {"data": data_name(data_cfg), "data_positive_labels": ",".join(positive_labels(data_cfg)),
            "data_limit": json.dumps(data_cfg.limit or {}, sort_keys=True),
-           "data_sample": json.dumps(data_cfg.sample or {}, sort_keys=True)}
-    return {**out, **{f"data_sha256_{split}": short_sha256(split_file(data_cfg, split)) for split in splits}}
+           "data_sample": json.dumps(data_cfg.sample or {}, sort_keys=True),
+           "data_sentence_labels": "sentence-level files" if level else "any positive word"}
+    out.update({f"data_sha256_{split}": short_sha256(f.tokens) for split, f in files.items()})
+    return {**out, **{f"data_sentences_sha256_{split}": short_sha256(path) for split, path in level.items()}}
+
+
+def data_name(data_cfg: DataConfig) -> str:
+    """The named dataset, the folder, or ``seed_dataset@root``."""
+    if data_cfg.seed_dataset is not None:
+        return f"{data_cfg.seed_dataset}@{data_cfg.root}"
+    return data_cfg.dir or data_cfg.dataset
 
 
 def short_sha256(path: str | os.PathLike) -> str:

@@ -1,4 +1,5 @@
-"""Encoder + soft-attention head (Rei & Soegaard 2018) or a plain classifier head on the first token.
+"""Encoder + soft-attention head (Rei & Soegaard 2018), a plain classifier head on the first token, or (the
+supervised ceiling, ``is_seq_class`` False) a token classifier trained on gold token labels.
 
 ``forward(batch, labels=None) -> (outputs, loss)``: training and evaluation share one call.
 """
@@ -9,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
 
-from zs_core.batching import NO_WORD
+from zs_core.batching import NO_WORD, first_piece_mask
 from zs_core.config import ModelConfig
 from zs_core.encoders import freeze_layers, load_encoder
 
@@ -50,6 +51,18 @@ class FirstTokenHead(nn.Module):
         return self.out(self.dropout(hidden[:, 0])), None                  # [B, n_out]
 
 
+class TokenHead(nn.Module):
+    """The supervised ceiling: one logit per piece, trained on each word's first piece."""
+
+    def __init__(self, hidden: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, hidden: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(hidden)).squeeze(-1)                  # [B, T]
+
+
 class ZeroShotClassifier(nn.Module):
     def __init__(self, encoder: PreTrainedModel, cfg: ModelConfig):
         super().__init__()
@@ -57,7 +70,9 @@ class ZeroShotClassifier(nn.Module):
         self.encoder = encoder
         hidden = int(encoder.config.hidden_size)
         n_out = 2 if cfg.sentence_loss == "ce2" else 1
-        if cfg.soft_attention:
+        if not cfg.is_seq_class:
+            self.head = TokenHead(hidden, cfg.hid_to_attn_dropout)
+        elif cfg.soft_attention:
             self.head = SoftAttentionHead(hidden, cfg.attention_evidence_size, cfg.final_hidden_layer_size,
                                           cfg.hid_to_attn_dropout, cfg.attention_activation, cfg.square_attention,
                                           n_out)
@@ -72,6 +87,8 @@ class ZeroShotClassifier(nn.Module):
         """
         hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         scored = batch["word_index"] != NO_WORD                            # [B, T] real word pieces only
+        if not self.cfg.is_seq_class:
+            return self.token_forward(hidden, batch, labels)
         attended = scored | end_tokens(batch["attention_mask"], scored) if self.cfg.attend_sep else scored
         out, a = self.head(hidden, attended)                               # [B, n_out], [B, T]
         if self.cfg.sentence_loss == "ce2":
@@ -86,6 +103,22 @@ class ZeroShotClassifier(nn.Module):
         if labels is None:
             return outputs, None
         return outputs, self.loss(logit, pair, a, attended, labels, batch)
+
+    def token_forward(self, hidden: torch.Tensor, batch: dict[str, torch.Tensor], labels: torch.Tensor | None):
+        """The supervised ceiling: word score = P(positive) of the word's first piece (0 on the other pieces,
+        so the max over a word's pieces is the first piece's); sentence score = the largest word score. The loss
+        is binary cross-entropy over first pieces against ``token_targets`` (the gold labels)."""
+        first = first_piece_mask(batch["word_index"])                       # [B, T]
+        logits = self.head(hidden, first)                                   # [B, T]
+        words = torch.sigmoid(logits).masked_fill(~first, 0.0)             # [B, T]
+        sentence = torch.where(first, logits, torch.finfo(logits.dtype).min).max(dim=1).values   # [B]
+        outputs = {"sentence_logits": sentence, "sentence_scores": torch.sigmoid(sentence), "token_scores": words}
+        if labels is None:
+            return outputs, None
+        if "token_targets" not in batch:
+            raise ValueError("a token classifier (is_seq_class False) trains on token_targets (the gold labels)")
+        mask = batch["target_mask"]
+        return outputs, F.binary_cross_entropy_with_logits(logits[mask], batch["token_targets"][mask])
 
     def loss(self, logit, pair, a, attended, labels, batch) -> torch.Tensor:
         cfg = self.cfg

@@ -50,7 +50,7 @@ def split_metrics(
         return out
     gold = [list(s.gold) for s in sentences]
     dev = (gold, words) if threshold is None and calibrate else None
-    rows = list_rows("soft_attention", gold, words, dev=dev, fixed=cfg.eval.importance_threshold,
+    rows = list_rows(cfg.model.method, gold, words, dev=dev, fixed=cfg.eval.importance_threshold,
                      top_k=cfg.eval.top_count, dev_threshold=threshold)
     return {**out, **wide(rows, "")}
 
@@ -81,7 +81,8 @@ def train(
     """
     tc = cfg.train
     torch.manual_seed(tc.seed)  # dropout and masking draws; with a fixed seed a CPU run repeats exactly
-    targets = load_token_targets(cfg, splits["train"])
+    targets = (load_token_targets(cfg, splits["train"]) if cfg.model.is_seq_class
+               else [list(map(float, s.gold)) for s in splits["train"]])  # the ceiling learns the gold labels
     train_items, truncated = encode(splits["train"], tokenizer, cfg.data.max_seq_length, targets, cfg.data.lowercase)
     dev_items, dev_truncated = encode(splits["dev"], tokenizer, cfg.data.max_seq_length, lowercase=cfg.data.lowercase)
     model.to(device)
