@@ -1,5 +1,8 @@
 """The paper's table from zs-sweep's own runs: FCE, SST positive and SST negative, with minilm.
 
+SST is the paper's task: sentence labels from the data folder's {split}.sentences.tsv (the sentence's own
+sentiment), token labels from {split}.tsv.
+
   python bench/quality.py                                   # the CPU budget: ~1.5 h on 2 cores, resumable
   python bench/quality.py --preset full --address HEAD:6379  # the same stages at full size on a GPU cluster
 
@@ -15,6 +18,8 @@ FCE, the paper's own task, has no search over loss weights:
             grid point of the best dev sentence F1 and the preset's lr, warm-up, epochs and seeds, all train
   heads   sweep.heads on the final's best seed and on the untrained encoder, for dev and for test: the best
           head is chosen by dev MAP and reported on test with its dev-calibrated threshold
+  ceiling sweep.run: the supervised ceiling, a token classifier on the gold token labels (is_seq_class
+          false, lr 5e-5, no search), kept by dev token F1, every seed scored on test
   predict sweep.predict: LIME on a fixed random sample of dev and test sentences (data --sample), soft
           attention and random on the same sample (random on the whole test set comes from sweep.heads)
   table   OUT/<task>/table.md, OUT/tables.md and OUT/quality.json (sweep.evaluate's numbers)
@@ -50,20 +55,26 @@ PRESETS = {
             "final_train": {"sst_pos": 4000, "sst_neg": 4000}, "final_epochs": 1,
             "seeds": [1, 2, 3], "lime_sample": 60, "lime_samples": 1024,
             "paper": {"learning_rate": 3.0e-5, "warmup_unit": "steps", "num_train_epochs": 3, "seeds": [9, 1, 2]},
-            "ablation": {"train": 4000, "num_train_epochs": 1, "seeds": [9]}},
+            "ablation": {"train": 4000, "num_train_epochs": 1, "seeds": [9]},
+            "ceiling": {"fce": {"train": None, "epochs": 1, "seeds": [9]},
+                        "sst_pos": {"train": 4000, "epochs": 1, "seeds": [1, 2, 3]},
+                        "sst_neg": {"train": 4000, "epochs": 1, "seeds": [1, 2, 3]}}},
     "full": {"model": "minilm", "search_train": None, "search_dev": None, "search_epochs": 3, "num_samples": 16,
              "final_train": {}, "final_epochs": 3, "seeds": [1, 2, 3], "lime_sample": None,
              "lime_samples": 4096,
              "paper": {"learning_rate": 2.0e-5, "warmup_unit": "sentences", "num_train_epochs": 20,
                        "seeds": [3, 5, 9, 15, 20]},
-             "ablation": {"train": None, "num_train_epochs": 3, "seeds": [9, 1]}},
+             "ablation": {"train": None, "num_train_epochs": 3, "seeds": [9, 1]},
+             "ceiling": {t: {"train": None, "epochs": 3, "seeds": [1, 2, 3]} for t in ("fce", "sst_pos", "sst_neg")}},
     # the whole pipeline in a minute on the tiny random encoder (tests/test_quality.py)
     "smoke": {"model": "tiny-random", "search_train": 64, "search_dev": 32, "search_epochs": 1, "num_samples": 2,
               "final_train": {"fce": 64, "sst_pos": 64, "sst_neg": 64}, "final_epochs": 1, "seeds": [1, 2],
               "lime_sample": 4, "lime_samples": 64,
               "paper": {"learning_rate": 1.0e-3, "warmup_unit": "steps", "num_train_epochs": 1, "seeds": [1, 2]},
-              "ablation": {"train": 64, "num_train_epochs": 1, "seeds": [1]}},
+              "ablation": {"train": 64, "num_train_epochs": 1, "seeds": [1]},
+              "ceiling": {t: {"train": 64, "epochs": 1, "seeds": [1, 2]} for t in ("fce", "sst_pos", "sst_neg")}},
 }
+CEILING_LR = 5.0e-5  # the supervised ceiling's learning rate (no search: it is the upper bound, not the study)
 PAPER_TASKS = ("fce",)  # tasks whose final is the paper's own model (search_spaces/paper.yaml)
 SPACES = ROOT / "search_spaces"
 SEARCH = {
@@ -172,6 +183,7 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner) -
             run("sweep.heads", "--model", checkpoint, preset["model"], *data_args(folder, positive), "--split", split,
                 "--output", str(heads), *storage, ray=True)
     predictions(run, home, folder, positive, checkpoint, preset)
+    ceiling_stage(run, home, data, preset["ceiling"][task], {**fixed, "learning_rate": CEILING_LR}, tune)
     (home / "table.md").write_text(task_table(task, home, preset), encoding="utf-8")
 
 
@@ -193,6 +205,18 @@ def paper_stages(run: Runner, home: Path, data: dict, ablation_data: dict, prese
                        {**space["fixed"], **adapted, **chosen, "num_train_epochs": paper["num_train_epochs"]}, {},
                        {**space["tune"], **tune, "seeds": paper["seeds"], "keep_top_k": len(paper["seeds"])})
     sweep_stage(run, path, home / "final")
+
+
+def ceiling_stage(run: Runner, home: Path, data: dict, budget: dict, fixed: dict, tune: dict) -> None:
+    """The supervised ceiling: the same encoder as a token classifier trained on the gold token labels of
+    train (is_seq_class false), each seed's model kept by dev token F1 at 0.5, scored on test."""
+    fixed = {k: v for k, v in fixed.items() if k != "soft_attention"}
+    path = write_space(home / "ceiling.yaml", "ceiling",
+                       {**data, **({"limit": {"train": budget["train"]}} if budget["train"] else {})},
+                       {**fixed, "is_seq_class": False, "num_train_epochs": budget["epochs"]}, {},
+                       {**tune, "metric": "dev/tok_f1", "searcher": "grid", "scheduler": "fifo",
+                        "seeds": budget["seeds"], "keep_top_k": len(budget["seeds"])})
+    sweep_stage(run, path, home / "ceiling")
 
 
 def predictions(run: Runner, home: Path, folder: Path, positive: list[str], checkpoint: str,

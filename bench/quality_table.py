@@ -52,21 +52,13 @@ def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
         if len(random):
             rows.append({"method": "random", "key": "random", "threshold": "dev-cal",
                          "n": int(random["n_sentences"].iloc[0]), "values": {c: [float(random[c].iloc[0])] for c in COLUMNS if c != "sent_f1"}})
-    final = home / "final" / "leaderboard.parquet"
     best_sent = None
+    final = home / "final" / "leaderboard.parquet"
     if final.is_file():
-        board = pd.read_parquet(final)
-        seeds_board = board[(board["method"] != "random") & board["test/tok_f1"].notna()]
+        seeds_board = finished(final)
         chosen = seeds_board.sort_values("dev/sent_f1", ascending=False).head(1)
         best_sent = [float(chosen["test/sent_f1"].iloc[0])] if len(chosen) else None
-        for label, prefix, key in (("soft attention", "test/tok_", "soft_attention@0.5"),
-                                   ("soft attention", "test/tok_cal_", "soft_attention@cal")):
-            values = {c: list(seeds_board[f"{prefix}{c}"]) for c in ("precision", "recall", "f1", "f05")}
-            values["map"] = list(seeds_board["test/tok_map"])
-            values["sent_f1"] = list(seeds_board["test/sent_f1"])
-            rows.append({"method": label, "key": key, "threshold": "0.5" if key.endswith("0.5") else "dev-cal",
-                         "values": values, "seeds": len(seeds_board),
-                         "n": int(seeds_board["test/n_sentences"].iloc[0]) if len(seeds_board) else None})
+        rows += seed_rows(seeds_board, "soft attention", "soft_attention")
     untrained = preset["model"]
     for model, label in (("trained", "best head, fine-tuned"), (untrained, f"best head, untrained {untrained}")):
         head = best_head(home, model, untrained)
@@ -86,6 +78,29 @@ def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
                 values["sent_f1"] = best_sent
             rows.append({"method": f"{label}, LIME's sample", "key": name, "threshold": "dev-cal",
                          "values": values, "n": preset["lime_sample"]})
+    ceiling = home / "ceiling" / "leaderboard.parquet"
+    if ceiling.is_file():
+        rows += seed_rows(finished(ceiling), "supervised ceiling", "supervised", sentence=False)
+    return rows
+
+
+def finished(path: Path) -> pd.DataFrame:
+    """A leaderboard's trials that were scored on test (not the random row)."""
+    board = pd.read_parquet(path)
+    return board[(board["method"] != "random") & board["test/tok_f1"].notna()]
+
+
+def seed_rows(board: pd.DataFrame, label: str, key: str, sentence: bool = True) -> list[dict]:
+    """Two rows (at 0.5 and at the dev-calibrated threshold) with one value per seed (trial)."""
+    rows = []
+    for prefix, threshold in (("test/tok_", "0.5"), ("test/tok_cal_", "dev-cal")):
+        values = {c: list(board[f"{prefix}{c}"]) for c in ("precision", "recall", "f1", "f05")}
+        values["map"] = list(board["test/tok_map"])
+        if sentence:
+            values["sent_f1"] = list(board["test/sent_f1"])
+        rows.append({"method": label, "key": f"{key}@{'0.5' if threshold == '0.5' else 'cal'}",
+                     "threshold": threshold, "values": values, "seeds": len(board),
+                     "n": int(board["test/n_sentences"].iloc[0]) if len(board) else None})
     return rows
 
 
