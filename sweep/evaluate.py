@@ -22,7 +22,7 @@ from pathlib import Path
 from sweep.common import Parser, add_data_args, cli, command_line, data_config_from_args, provenance
 from sweep.seed_conf import apply_evaluate_conf, conf_parser
 from zs_core.config import DataConfig
-from zs_core.data import SPLITS, Sentence, load_splits, short_sha256
+from zs_core.data import SPLITS, Sentence, data_name, load_splits, short_sha256
 from zs_core.errors import InputError
 from zs_core.files import write_text_atomic
 from zs_core.evaluation import list_rows
@@ -46,12 +46,13 @@ def parser() -> Parser:
 
 def gold_source(args: argparse.Namespace) -> tuple[str | None, DataConfig | None]:
     """(gold file, None) or (None, the dataset to take --split from)."""
+    named = args.data or args.data_dir or args.seed_dataset
     if args.gold:
-        if args.data or args.data_dir:
-            raise InputError("--gold and --data/--data-dir: give one of them")
+        if named:
+            raise InputError("--gold and --data/--data-dir/--seed-dataset: give one of them")
         return args.gold, None
-    if not (args.data or args.data_dir):
-        raise InputError("give the gold labels: --gold FILE, or --data/--data-dir with --split")
+    if not named:
+        raise InputError("give the gold labels: --gold FILE, or --data/--data-dir/--seed-dataset with --split")
     return None, data_config_from_args(args)
 
 
@@ -60,7 +61,7 @@ def load_gold(args: argparse.Namespace, split: str) -> tuple[str, list[Sentence]
     path, spec = gold_source(args)
     if path is not None:
         return path, read_gold(path, args.positive_labels or ())
-    return f"{spec.dir or spec.dataset}:{split}", load_splits(spec, (split,))[split]
+    return f"{data_name(spec)}:{split}", load_splits(spec, (split,))[split]
 
 
 def load_pair(preds_path: str, gold_name: str, gold: list[Sentence]) -> list[Sentence]:

@@ -217,8 +217,8 @@ def _carved(raw: _Raw, files: SplitFiles) -> _Raw:
     if files.carve is None:
         return raw
     if files.carve[-1] >= len(raw.words):
-        raise InputError(f"{raw.path}: {len(raw.words)} sentences, but the dev indices name sentence "
-                         f"{files.carve[-1]} (counting from 0)")
+        raise InputError(f"{files.indices}: names train sentence {files.carve[-1]} (counting from 0), but "
+                         f"{raw.path} has {len(raw.words)} sentences")
     chosen = set(files.carve)
     keep = [i for i in range(len(raw.words)) if (i in chosen) != files.drop]
     pick = lambda xs: [xs[i] for i in keep]  # noqa: E731

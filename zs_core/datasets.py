@@ -52,12 +52,14 @@ assert tuple(SEED_LAYOUTS) == SEED_DATASET_NAMES
 class SplitFiles:
     """One split's files: token labels (token metrics) and, when there is one, the sentence-level file
     (the sentence labels for training and model selection). ``carve``: indices into the sentences of these
-    files: the split is those sentences (``drop`` False, bea19's dev) or all the others (``drop`` True, its train)."""
+    files: the split is those sentences (``drop`` False, bea19's dev) or all the others (``drop`` True, its train);
+    ``indices``: the file they were read from."""
 
     tokens: str
     sentences: str | None
     carve: tuple[int, ...] | None = None
     drop: bool = False
+    indices: str | None = None
 
 
 def data_folder(root: str) -> str:
@@ -73,11 +75,11 @@ def seed_split_files(name: str, root: str, split: str) -> SplitFiles:
     layout = SEED_LAYOUTS[name]
     folder = os.path.join(data_folder(root), layout.folder)
     carve = name == "bea19" and split in ("train", "dev") and not os.path.isfile(os.path.join(folder, "dev.tsv"))
-    indices = _dev_indices(folder, root) if carve else None
+    path, indices = _dev_indices(folder, root) if carve else (None, None)
     mode = "train" if indices is not None else split
     tokens, sentences = (os.path.join(folder, p.replace("{mode}", mode)) for p in (layout.tokens, layout.sentences))
     _exist(name, split, root, tokens, sentences)
-    return SplitFiles(tokens, sentences, indices, drop=indices is not None and split == "train")
+    return SplitFiles(tokens, sentences, indices, drop=indices is not None and split == "train", indices=path)
 
 
 def _exist(name: str, split: str, root: str, *paths: str) -> None:
@@ -88,21 +90,21 @@ def _exist(name: str, split: str, root: str, *paths: str) -> None:
             raise InputError(f"{path}: file not found (the seed's {name} {split} file){extra}")
 
 
-def _dev_indices(folder: str, root: str) -> tuple[int, ...] | None:
-    """The seed's dev indices into train (sorted, each once), from its folder or the root; None if absent."""
+def _dev_indices(folder: str, root: str) -> tuple[str, tuple[int, ...]] | tuple[None, None]:
+    """The seed's dev indices file (in its folder or the root) and its indices into train (sorted, each once);
+    (None, None) if absent."""
     for where in (folder, root):
         path = os.path.join(where, DEV_INDICES)
         if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
             try:
-                values = ast.literal_eval(text.strip())
-            except (ValueError, SyntaxError):
+                with open(path, encoding="utf-8") as f:
+                    values = ast.literal_eval(f.read().strip())
+            except (ValueError, SyntaxError):  # not UTF-8 (a ValueError) or not a Python literal
                 values = None
             if not isinstance(values, list) or not all(isinstance(v, int) and v >= 0 for v in values) or not values:
                 raise InputError(f"{path}: expected a list of train sentence indices like [23, 69, 79]")
-            return tuple(sorted(set(values)))
-    return None
+            return path, tuple(sorted(set(values)))
+    return None, None
 
 
 def folder_split_files(folder: str, split: str) -> SplitFiles:
