@@ -205,7 +205,8 @@ def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...
     tuner = tune.Tuner(
         tune.with_resources(trainable, resources),
         param_space={"model": tune.grid_search(list(names))},
-        run_config=tune.RunConfig(name="heads", storage_path=args.storage or str((output / "tune").resolve())),
+        run_config=tune.RunConfig(name="heads", storage_path=args.storage or str((output / "tune").resolve()),
+                                  failure_config=tune.FailureConfig(max_failures=1)),  # e.g. its node was lost
     )
     frames, errors = {}, []
     for result in tuner.fit():

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from sweep.space import Sweep
-from sweep.trial import trial_config
+from sweep.trial import BEST_AT, trial_config
+from zs_core.checkpoint import STATE_FILE
 from zs_core.config import TuneConfig, build_config
 from zs_core.evaluation import FINISHED
 
@@ -32,8 +33,9 @@ def leaderboard_rows(grid, sweep: Sweep) -> list[dict]:
             row["error"] = first_line(result.error)
         elif row["status"] == "NAN":
             row["error"] = _last(curve, "nan_error") or "NaN loss"
-        if result.best_checkpoints:
-            row["_checkpoint"] = result.best_checkpoints[0][0]
+        if result.best_checkpoints:  # the best; result.checkpoint is the latest state (the same when it was best)
+            row["_checkpoints"] = [c for c, _ in result.best_checkpoints] + [result.checkpoint] * bool(result.checkpoint)
+            row["_checkpoint"] = max(result.best_checkpoints, key=lambda cm: cm[1].get(BEST_AT, -1))[0]
             row["checkpoint"] = checkpoint_uri(row["_checkpoint"])
         if not curve.empty:
             keep = [c for c in curve.columns if c.startswith(("dev/", "train/")) or c in ("epoch", "step", "seconds")]
@@ -43,7 +45,8 @@ def leaderboard_rows(grid, sweep: Sweep) -> list[dict]:
 
 
 def last_run(curve: pd.DataFrame | None) -> pd.DataFrame:
-    """The epochs of the trial's last run: a retried or resumed trial starts again from epoch 1."""
+    """The evaluations of the trial's last run: a trial retried or resumed from its latest state goes on (one
+    run); one that had no state to go on from started again at epoch 0, and only its last run counts."""
     if curve is None or curve.empty:
         return pd.DataFrame()
     if "epoch" not in curve:
@@ -83,8 +86,16 @@ def status(result, curve: pd.DataFrame, epochs: int) -> str:
 
 
 def select_kept(rows: list[dict], tune: TuneConfig) -> list[dict]:
-    """Keep the best ``keep_top_k`` finished trials' checkpoints; delete the others' from storage."""
+    """Keep the best ``keep_top_k`` finished trials' checkpoints; delete the others' from storage, and every
+    trial's latest state (a separate checkpoint, or the resume file inside its best)."""
     for row in rows:
+        for checkpoint in row.pop("_checkpoints", []):
+            if checkpoint.path != row["_checkpoint"].path and _exists(checkpoint):
+                checkpoint.filesystem.delete_dir(checkpoint.path)
+        if row.get("_checkpoint") is not None:
+            state = f"{row['_checkpoint'].path}/{STATE_FILE}"
+            if _exists(row["_checkpoint"], state):
+                row["_checkpoint"].filesystem.delete_file(state)
         if row.get("_checkpoint") is not None and not _exists(row["_checkpoint"]):  # gone in an earlier pass
             row["_checkpoint"] = row["checkpoint"] = None
     ranked = [r for r in rows if r["status"] in FINISHED and r.get("_checkpoint") and _finite(r.get(tune.metric))]
@@ -112,10 +123,10 @@ def first_line(error: BaseException) -> str:
     return f"{type(cause).__name__}: {lines[-1].strip() if lines else ''}"[:500]
 
 
-def _exists(checkpoint) -> bool:
+def _exists(checkpoint, path: str | None = None) -> bool:
     from pyarrow.fs import FileType
 
-    return checkpoint.filesystem.get_file_info(checkpoint.path).type != FileType.NotFound
+    return checkpoint.filesystem.get_file_info(path or checkpoint.path).type != FileType.NotFound
 
 
 def _last(curve: pd.DataFrame, column: str):

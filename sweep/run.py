@@ -121,7 +121,7 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator, Repeater
 
-    from sweep.trial import SEED_INDEX
+    from sweep.trial import BEST_AT, SEED_INDEX
 
     t = sweep.tune
     space = to_tune_space(sweep.search, grid=t.searcher == "grid")
@@ -150,8 +150,9 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str):
         run_config=tune.RunConfig(
             name=name, storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=1),  # a trial that raises is retried once
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=t.metric,
-                                                    checkpoint_score_order=t.mode)),
+            # the best checkpoint and (Tune always keeps it) the latest, which a retry or --resume goes on from
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=BEST_AT,
+                                                    checkpoint_score_order="max")),
     )
 
 

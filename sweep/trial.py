@@ -11,14 +11,15 @@ import torch
 from sweep.common import quiet_libraries
 
 from zs_core.batching import encode
-from zs_core.checkpoint import load_checkpoint, save_checkpoint
+from zs_core.checkpoint import load_checkpoint, load_train_state, save_checkpoint
 from zs_core.config import build_config
 from zs_core.data import Sentence
 from zs_core.encoders import load_tokenizer
 from zs_core.model import build_model
-from zs_core.train import NonFiniteLoss, evaluate, train
+from zs_core.train import NonFiniteLoss, TrainState, evaluate, train
 
 SEED_INDEX = "__trial_index__"  # set by Tune's Repeater: which of the sweep's seeds this trial runs
+BEST_AT = "best_at_step"  # Tune's checkpoint score: the step of an improvement, -1 otherwise (keeps the best)
 
 
 def trial_config(config: dict[str, Any], fixed: dict[str, Any], seeds: tuple[int, ...]) -> dict[str, Any]:
@@ -51,10 +52,13 @@ def improved(value: float, best: float | None, mode: str) -> bool:
 
 def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed: dict[str, Any],
                 seeds: tuple[int, ...], metric: str, mode: str) -> None:
-    """One configuration and seed: train, report each dev evaluation, checkpoint the best one only.
+    """One configuration and seed: train, report each dev evaluation with a checkpoint of the latest state.
 
-    A retried or resumed trial starts again from epoch 1 (same seed, so on CPU the same numbers).
-    A NaN or infinite loss ends the trial with one report carrying ``nan_loss: 1``.
+    Every checkpoint holds the model and, to resume the run, its TrainState and best so far; Tune keeps the
+    best one (by ``BEST_AT``: the step of the latest improvement, -1 when an evaluation did not improve) and
+    the latest. A retried trial, or an unfinished one after ``--resume``, goes on from its latest checkpoint
+    (``tune.get_checkpoint()``), so on CPU it ends with an uninterrupted run's numbers. A NaN or infinite
+    loss ends the trial with one report carrying ``nan_loss: 1``.
     """
     import ray
     from ray import tune
@@ -64,22 +68,32 @@ def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed
     node = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
     cfg = build_config(trial_config(config, fixed, seeds), "trial config")
     tokenizer = load_tokenizer(cfg.model.model_name)
-    model = build_model(cfg.model, cfg.train.seed)
-    best = None
+    model, state, best = resume_point(tune.get_checkpoint())
+    if model is None:
+        model = build_model(cfg.model, cfg.train.seed)
     try:
-        for metrics in train(cfg, model, tokenizer, splits, device()):
-            metrics = {**metrics, **node, "nan_loss": 0}
-            value = metrics.get(metric, float("nan"))
-            if not improved(value, best, mode):
-                tune.report(metrics)
-                continue
-            best = value
+        for metrics in train(cfg, model, tokenizer, splits, device(), state):
+            metrics = {**metrics, **node, "nan_loss": 0, BEST_AT: -1}
+            if improved(metrics.get(metric, float("nan")), best.get("value"), mode):
+                best = {"value": metrics.get(metric), "best_epoch": metrics["epoch"], "best_step": metrics["step"]}
+                metrics.update(best_epoch=metrics["epoch"], best_step=metrics["step"], **{BEST_AT: metrics["step"]})
             with tempfile.TemporaryDirectory() as tmp:
-                save_checkpoint(os.path.join(tmp, "model"), model, tokenizer, cfg)
-                tune.report({**metrics, "best_epoch": metrics["epoch"], "best_step": metrics["step"]},
-                            checkpoint=tune.Checkpoint.from_directory(os.path.join(tmp, "model")))
+                save_checkpoint(os.path.join(tmp, "model"), model, tokenizer, cfg, state=state, best=best)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(os.path.join(tmp, "model")))
     except NonFiniteLoss as err:
         tune.report({metric: float("nan"), **node, "nan_loss": 1, "nan_error": str(err)})
+
+
+def resume_point(checkpoint) -> tuple[Any, TrainState, dict]:
+    """(model with the checkpoint's weights, its TrainState, best so far), or (None, a fresh state, {})."""
+    if checkpoint is None:
+        return None, TrainState(), {}
+    with checkpoint.as_directory() as folder:
+        saved = load_train_state(folder)
+        if saved is None:
+            return None, TrainState(), {}
+        model, _, _ = load_checkpoint(folder)
+    return model, *saved
 
 
 def evaluate_on_test(checkpoint, splits: dict[str, list[Sentence]], threshold: float | None) -> dict[str, float]:

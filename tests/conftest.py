@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -202,21 +203,21 @@ def trials():
 
 
 @pytest.fixture(scope="session")
-def kill_after_a_trial(trial_states):
-    """A function: start ``python -m sweep.run SPACE --output OUT``, SIGKILL its whole process group (the
-    driver and its local Ray) once a trial has TERMINATED in TUNE_DIR, and return that trial table."""
+def kill_when():
+    """A function: start ``python -m sweep.run SPACE --output OUT [ARGS]``, SIGKILL its whole process group (the
+    driver and its local Ray) as soon as ``until()`` holds, asserting that the sweep had not ended by then."""
     import signal
     import time
 
-    def kill(space: Path, out: Path, tune_dir: Path, poll: float = 0.05) -> dict[str, dict]:
+    def kill(space: Path, out: Path, until, *args: str, poll: float = 0.05) -> None:
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out), *args],
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   start_new_session=True)
         try:
             deadline = time.time() + 240
-            while not any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()):
-                assert driver.poll() is None and time.time() < deadline, "the sweep ended before a trial finished"
+            while not until():
+                assert driver.poll() is None and time.time() < deadline, "the sweep ended before the kill"
                 time.sleep(poll)
         finally:
             try:
@@ -224,6 +225,15 @@ def kill_after_a_trial(trial_states):
             except ProcessLookupError:
                 pass
             driver.wait()
+
+    return kill
+
+
+@pytest.fixture(scope="session")
+def kill_after_a_trial(trial_states, kill_when):
+    """A function: kill a sweep (``kill_when``) once a trial has TERMINATED in TUNE_DIR; its trial table."""
+    def kill(space: Path, out: Path, tune_dir: Path) -> dict[str, dict]:
+        kill_when(space, out, lambda: any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()))
         return trial_states(tune_dir)
 
     return kill
@@ -285,3 +295,38 @@ def chromium() -> Chromium:
     if not found:
         pytest.skip("no Chromium at /usr/bin/chromium or on PATH: install Debian's chromium and chromium-driver")
     return Chromium(found)
+
+
+# --- Ray clusters of several nodes on this machine (ray.cluster_utils.Cluster) ---
+
+AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
+
+
+@pytest.fixture
+def two_nodes(tmp_path):
+    """A head and a worker node, 1 CPU each, with token authentication on and a token of their own.
+
+    The token reaches every node and the sweep's driver as RAY_AUTH_TOKEN_PATH, as it would on real machines.
+    """
+    from ray._private.authentication_test_utils import reset_auth_token_state
+    from ray.cluster_utils import Cluster
+
+    token = tmp_path / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    saved = {k: os.environ.get(k) for k in AUTH}
+    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
+    os.environ.pop("RAY_AUTH_TOKEN", None)
+    reset_auth_token_state()  # this process may have read the auth settings already
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        worker = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster, {cluster.head_node.node_id, worker.node_id}
+    finally:
+        cluster.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_auth_token_state()

@@ -1,14 +1,9 @@
 """Resources and clusters: trial resources that fit the nodes, and one sweep across a two-node Ray cluster."""
-import os
-import secrets
-
 import pytest
 
 from sweep.common import plan_resources
 
-# run_sweep, write_space, board and trials are conftest fixtures
-
-AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
+# run_sweep, write_space, board, trials and two_nodes are conftest fixtures
 
 
 def test_a_request_that_fits_is_kept():
@@ -32,36 +27,6 @@ def test_a_gpu_request_on_a_cpu_cluster_takes_a_whole_node_with_one_notice():
     assert fitted == {"cpu": 8} and notices == ["notice: no GPU in this Ray cluster; trials run on CPU with 8 "
                                                 "cores each"]
     assert plan_resources({}, [{"CPU": 2}]) == ({"cpu": 2}, [])  # no GPU asked: a node's CPUs, no notice
-
-
-@pytest.fixture
-def two_nodes(tmp_path):
-    """A head and a worker node, 1 CPU each, with token authentication on and a token of their own.
-
-    The token reaches every node and the sweep's driver as RAY_AUTH_TOKEN_PATH, as it would on real machines.
-    """
-    from ray._private.authentication_test_utils import reset_auth_token_state
-    from ray.cluster_utils import Cluster
-
-    token = tmp_path / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    saved = {k: os.environ.get(k) for k in AUTH}
-    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
-    os.environ.pop("RAY_AUTH_TOKEN", None)
-    reset_auth_token_state()  # this process may have read the auth settings already
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        worker = cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        yield cluster, {cluster.head_node.node_id, worker.node_id}
-    finally:
-        cluster.shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_auth_token_state()
 
 
 @pytest.mark.slow

@@ -85,11 +85,13 @@ def batches(
     shuffle: bool = False,
     group_by_length: bool = False,
     seed: int = 0,
+    skip: int = 0,
 ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
     """Yield (indices into items, batch). Evaluation: sorted by length, indices restore the order.
 
     Training: ``group_by_length`` uses transformers' LengthGroupedSampler (similar lengths share a batch,
-    batch order random); otherwise a plain shuffle. Both are a pure function of ``seed``.
+    batch order random); otherwise a plain shuffle. Both are a pure function of ``seed``. ``skip``: leave
+    out the first ``skip`` batches (a resumed epoch).
     """
     generator = torch.Generator().manual_seed(seed)
     lengths = [len(e.input_ids) for e in items]
@@ -99,7 +101,7 @@ def batches(
         order = torch.randperm(len(items), generator=generator).tolist()
     else:
         order = sorted(range(len(items)), key=lambda i: lengths[i])
-    for start in range(0, len(order), batch_size):
+    for start in range(skip * batch_size, len(order), batch_size):
         idx = order[start : start + batch_size]
         yield idx, collate([items[i] for i in idx], tokenizer)
 

@@ -4,9 +4,11 @@ Layout of a checkpoint folder:
   encoder/      config.json, model.safetensors, tokenizer files: usable on its own as an encoder folder
   head.safetensors
   zs_config.json  the run's full flat config
+  train_state.pt  (a trial's latest state only) where training stands, to resume it: TrainState + best so far
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,21 +21,36 @@ from zs_core.encoders import load_encoder, load_tokenizer
 from zs_core.errors import InputError
 from zs_core.files import atomic_path
 from zs_core.model import ZeroShotClassifier
+from zs_core.train import TrainState
 
 CONFIG_FILE = "zs_config.json"
 HEAD_FILE = "head.safetensors"
+STATE_FILE = "train_state.pt"
 
 
 def save_checkpoint(folder: str | Path, model: ZeroShotClassifier, tokenizer: PreTrainedTokenizerBase,
-                    cfg: RunConfig, extra: dict | None = None) -> Path:
-    """Write to ``folder`` through a temporary sibling and a rename, so a reader never sees half of it."""
+                    cfg: RunConfig, extra: dict | None = None, state: TrainState | None = None,
+                    best: dict | None = None) -> Path:
+    """Write to ``folder`` through a temporary sibling and a rename, so a reader never sees half of it;
+    with ``state`` (and the run's ``best`` so far) also what resuming the run needs (``STATE_FILE``)."""
     with atomic_path(folder) as tmp:
         model.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
         tokenizer.save_pretrained(tmp / "encoder")
         head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
         save_file(head, str(tmp / HEAD_FILE))
         (tmp / CONFIG_FILE).write_text(json.dumps({"config": cfg.flat(), **(extra or {})}, indent=2))
+        if state is not None:
+            torch.save({"state": dataclasses.asdict(state), "best": best or {}}, tmp / STATE_FILE)
     return Path(folder)
+
+
+def load_train_state(folder: str | Path) -> tuple[TrainState, dict] | None:
+    """(TrainState, best so far) of a checkpoint that holds one, else None; read with weights_only."""
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        return None
+    saved = torch.load(path, weights_only=True)
+    return TrainState(**saved["state"]), saved["best"]
 
 
 def is_checkpoint(folder: str | Path) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -21,6 +22,22 @@ from zs_core.scores import predict
 
 class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or infinite; the run cannot go on."""
+
+
+@dataclass
+class TrainState:
+    """Where a run stands at its last dev evaluation, enough to go on from there exactly (with the model's
+    weights, saved beside it): optimizer steps done, the epoch and the batches of it done, the optimizer's
+    and scheduler's state, the RNG states (dropout, word masking). ``train`` fills it at every evaluation
+    and, given one with ``step`` > 0, starts where it stands. Plain values and tensors: ``torch.save`` /
+    ``torch.load(weights_only=True)`` round-trip it."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0
+    optimizer: dict = field(default_factory=dict)
+    scheduler: dict = field(default_factory=dict)
+    rng: dict = field(default_factory=dict)
 
 
 def evaluate(
@@ -70,14 +87,16 @@ def random_baseline(splits: dict[str, list[Sentence]], cfg: RunConfig) -> dict[s
 
 def train(
     cfg: RunConfig, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
-    splits: dict[str, list[Sentence]], device: str | torch.device = "cpu",
+    splits: dict[str, list[Sentence]], device: str | torch.device = "cpu", state: TrainState | None = None,
 ) -> Iterator[dict[str, float]]:
     """Fine-tune ``model`` on splits["train"]; at every dev evaluation yield train loss, dev metrics, seconds.
 
     Evaluations come after every epoch, or with ``eval_steps`` = N every N optimizer steps and after the
     last one. ``step`` counts optimizer steps; ``epoch`` is the (fractional) number of epochs done.
     The model holds the evaluated weights while the caller handles the yielded dict (save it if best).
-    Raises NonFiniteLoss as soon as a loss is NaN or infinite.
+    ``state``, when given, is kept up to date at every evaluation; one with step > 0 (and the model holding
+    the weights of that evaluation) resumes the run there: on CPU the rest of the run is the same as an
+    uninterrupted one's. Raises NonFiniteLoss as soon as a loss is NaN or infinite.
     """
     tc = cfg.train
     torch.manual_seed(tc.seed)  # dropout and masking draws; with a fixed seed a CPU run repeats exactly
@@ -94,12 +113,20 @@ def train(
                                                 total_steps)
     mask_rng = torch.Generator().manual_seed(tc.seed)
     every = tc.eval_steps or steps_per_epoch
-    step, losses, sentences, start = 0, [], 0, time.perf_counter()
-    for epoch in range(tc.num_train_epochs):
+    state = state if state is not None else TrainState()
+    if state.step:  # resume: the model holds this evaluation's weights already
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        torch.set_rng_state(state.rng["torch"])
+        mask_rng.set_state(state.rng["mask"])
+    step, losses, sentences, start = state.step, [], 0, time.perf_counter()
+    first_epoch, first_batch = state.epoch, state.batch
+    for epoch in range(first_epoch, tc.num_train_epochs):
         model.train()
+        skip = first_batch if epoch == first_epoch else 0
         stream = batches(train_items, tokenizer, tc.per_device_train_batch_size, shuffle=True,
-                         group_by_length=tc.group_by_length, seed=tc.seed * 1000 + epoch)
-        for i, (_, batch) in enumerate(stream):
+                         group_by_length=tc.group_by_length, seed=tc.seed * 1000 + epoch, skip=skip)
+        for i, (_, batch) in enumerate(stream, start=skip):
             if cfg.data.do_mask_words and cfg.data.mask_prob > 0:
                 batch = mask_words(batch, tokenizer.mask_token_id, cfg.data.mask_prob, mask_rng)
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -120,6 +147,10 @@ def train(
             if step % every and step != total_steps:
                 continue
             train_seconds = time.perf_counter() - start
+            done = i + 1 == n_batches  # the epoch's last batch: the next run starts the next epoch
+            state.step, state.epoch, state.batch = step, epoch + done, 0 if done else i + 1
+            state.optimizer, state.scheduler = optimizer.state_dict(), scheduler.state_dict()
+            state.rng = {"torch": torch.get_rng_state(), "mask": mask_rng.get_state()}
             dev = evaluate(model, dev_items, splits["dev"], tokenizer, cfg, device)
             yield {
                 "epoch": step / steps_per_epoch,
