@@ -157,13 +157,13 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def run_sweep():
-    """A function: ``python -m sweep.run ARGS`` in a fresh process, asserted to exit 0; its combined output is
-    in .stdout."""
-    def run(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """A function: ``python -m sweep.run ARGS`` in a fresh process, asserted to exit ``expect`` (0); its combined
+    output is in .stdout."""
+    def run(*args, env=None, timeout=300, expect=0) -> subprocess.CompletedProcess:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
         proc = subprocess.run([sys.executable, "-m", "sweep.run", *map(str, args)], cwd=ROOT, env=env,
                               timeout=timeout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.returncode == 0, proc.stdout[-4000:]
+        assert proc.returncode == expect, proc.stdout[-4000:]
         return proc
 
     return run
