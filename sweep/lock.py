@@ -20,9 +20,10 @@ from zs_core.errors import InputError
 LOCK_FILE = "sweep.lock"
 
 
-def writable_folder(path: Path) -> bool:
-    """Create ``path`` (and its parents) if needed; -> whether it was created. Bad input when it cannot be."""
-    existed = path.is_dir()
+def writable_folder(path: Path) -> list[Path]:
+    """Create ``path`` (and its parents) if needed; -> the folders created, deepest first. Bad input when it
+    cannot be written."""
+    created = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"
@@ -31,7 +32,7 @@ def writable_folder(path: Path) -> bool:
     except OSError as err:
         raise InputError(f"{path}: the output folder is not writable ({err.strerror or type(err).__name__}); "
                          f"expected a folder this user can write, e.g. --output runs") from None
-    return not existed
+    return created
 
 
 def _alive(pid: int) -> bool:
@@ -97,13 +98,14 @@ def release(folder: Path, owner: dict) -> None:
 
 @contextlib.contextmanager
 def sweep_lock(folder: Path, name: str) -> Iterator[None]:
-    """Hold FOLDER/sweep.lock for the block; a folder created only for the lock is removed again if empty."""
+    """Hold FOLDER/sweep.lock for the block; folders created only for the lock are removed again if empty
+    (bad input stopped the sweep before it wrote anything)."""
     created = writable_folder(folder)
     owner = acquire(folder, name)
     try:
         yield
     finally:
         release(folder, owner)
-        if created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only when empty: bad input stopped the sweep before it wrote anything
+        with contextlib.suppress(OSError):
+            for path in created:
+                path.rmdir()  # only an empty one; the first that is not ends it
