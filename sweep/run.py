@@ -105,7 +105,7 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
     print(f"Ray dashboard: {url}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.yaml").write_text(f"# {args.command}\n" + yaml.safe_dump(sweep.resolved(), sort_keys=False))
-    resources = fit_resources(sweep.tune.resources_per_trial)
+    resources = fit_resources(sweep.tune.resources_per_trial, sweep.tune.max_concurrent)
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, splits=splits, fixed=sweep.fixed, seeds=sweep.tune.seeds,
                              metric=sweep.tune.metric, mode=sweep.tune.mode), resources)

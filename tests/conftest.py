@@ -169,6 +169,49 @@ def run_sweep():
     return run
 
 
+AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A function: (head node args, worker node args, ...) -> (a local ``ray.cluster_utils.Cluster``, the set of
+    its node ids), e.g. ``ray_cluster({"num_cpus": 2, "num_gpus": 1})``: Ray schedules by the resource table
+    it is given, so a GPU node runs here on a CPU. Token authentication is on with a token of its own, which
+    reaches every node and the drivers the tests start as RAY_AUTH_TOKEN_PATH, as it would on real machines.
+    Shut down at the end of the test module."""
+    import secrets
+
+    from ray._private.authentication_test_utils import reset_auth_token_state
+    from ray.cluster_utils import Cluster
+
+    token = tmp_path_factory.mktemp("ray_auth") / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    saved = {k: os.environ.get(k) for k in AUTH}
+    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
+    os.environ.pop("RAY_AUTH_TOKEN", None)
+    reset_auth_token_state()  # this process may have read the auth settings already
+    clusters = []
+
+    def start(head: dict, *workers: dict):
+        cluster = Cluster(initialize_head=True, head_node_args=head)
+        clusters.append(cluster)
+        nodes = [cluster.add_node(**args) for args in workers]
+        cluster.wait_for_nodes()
+        return cluster, {cluster.head_node.node_id, *(n.node_id for n in nodes)}
+
+    try:
+        yield start
+    finally:
+        for cluster in clusters:
+            cluster.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_auth_token_state()
+
+
 @pytest.fixture(scope="session")
 def write_space():
     """A function: FOLDER/NAME.yaml, the tiny sweep (tiny-random, 32 wnut16 sentences a split, 1 epoch) with

@@ -1,67 +1,13 @@
-"""Resources and clusters: trial resources that fit the nodes, and one sweep across a two-node Ray cluster."""
-import os
-import secrets
-
+"""One sweep across a two-node Ray cluster (the fitting of trial resources: test_resources.py)."""
 import pytest
 
-from sweep.common import plan_resources
-
-# run_sweep, write_space, board and trials are conftest fixtures
-
-AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
-
-
-def test_a_request_that_fits_is_kept():
-    nodes = [{"CPU": 8, "GPU": 2}, {"CPU": 4}]
-    assert plan_resources({"cpu": 2, "gpu": 1}, nodes) == ({"cpu": 2, "gpu": 1}, [])
-    assert plan_resources({"cpu": 4}, nodes) == ({"cpu": 4}, [])
-    assert plan_resources({"gpu": 0.25}, nodes) == ({"cpu": 1, "gpu": 0.25}, [])
-
-
-def test_a_request_no_node_can_hold_is_shrunk_with_a_notice():
-    fitted, (notice,) = plan_resources({"cpu": 16}, [{"CPU": 2}, {"CPU": 1}])
-    assert fitted == {"cpu": 2} and notice.startswith("notice: ")
-    fitted, (notice,) = plan_resources({"cpu": 1, "gpu": 2}, [{"CPU": 8, "GPU": 1}, {"CPU": 8, "GPU": 1}])
-    assert fitted == {"cpu": 1, "gpu": 1} and "2" in notice  # two GPUs in the cluster, but not on one node
-    fitted, _ = plan_resources({"cpu": 6, "gpu": 1}, [{"CPU": 16}, {"CPU": 4, "GPU": 1}])
-    assert fitted == {"cpu": 4, "gpu": 1}  # the CPUs of a node that has the GPU
-
-
-def test_a_gpu_request_on_a_cpu_cluster_takes_a_whole_node_with_one_notice():
-    fitted, notices = plan_resources({"gpu": 1}, [{"CPU": 2}, {"CPU": 8}])
-    assert fitted == {"cpu": 8} and notices == ["notice: no GPU in this Ray cluster; trials run on CPU with 8 "
-                                                "cores each"]
-    assert plan_resources({}, [{"CPU": 2}]) == ({"cpu": 2}, [])  # no GPU asked: a node's CPUs, no notice
+# ray_cluster, run_sweep, write_space, board and trials are conftest fixtures
 
 
 @pytest.fixture
-def two_nodes(tmp_path):
-    """A head and a worker node, 1 CPU each, with token authentication on and a token of their own.
-
-    The token reaches every node and the sweep's driver as RAY_AUTH_TOKEN_PATH, as it would on real machines.
-    """
-    from ray._private.authentication_test_utils import reset_auth_token_state
-    from ray.cluster_utils import Cluster
-
-    token = tmp_path / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    saved = {k: os.environ.get(k) for k in AUTH}
-    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
-    os.environ.pop("RAY_AUTH_TOKEN", None)
-    reset_auth_token_state()  # this process may have read the auth settings already
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        worker = cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        yield cluster, {cluster.head_node.node_id, worker.node_id}
-    finally:
-        cluster.shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_auth_token_state()
+def two_nodes(ray_cluster):
+    """A head and a worker node, 1 CPU each, with token authentication on (conftest's ray_cluster)."""
+    return ray_cluster({"num_cpus": 1}, {"num_cpus": 1})
 
 
 @pytest.mark.slow
