@@ -43,7 +43,7 @@ def parse_args(argv):
     p.add_argument("--address", default=None, help="join a running Ray cluster (ray start --head), HOST:PORT")
     p.add_argument("--dashboard-host", default="127.0.0.1", help="the dashboard's bind address (local Ray)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
-    return p.parse_args(argv)
+    return p.parse_intermixed_args(argv)  # key=value overrides may come after options too
 
 
 @cli
