@@ -152,7 +152,8 @@ def git_state() -> tuple[str, str]:
 
 
 def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", num_cpus: int | None = None) -> str:
-    """Start (or join, with ``address``) Ray with the dashboard; returns the dashboard URL."""
+    """Start a local Ray of its own with the dashboard, or join ``address`` (or $RAY_ADDRESS); returns the
+    dashboard URL. Never joins another Ray that merely runs on this machine (ray.init's default would)."""
     import ray
 
     if ray.is_initialized():
@@ -160,28 +161,31 @@ def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", num_cpus: 
         return getattr(ctx, "dashboard_url", "") or ""
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     kwargs = dict(include_dashboard=True, dashboard_host=dashboard_host, log_to_driver=True)
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         context = ray.init(address=address, log_to_driver=True)
     else:
-        context = ray.init(num_cpus=num_cpus, **kwargs)
+        context = ray.init(address="local", num_cpus=num_cpus, **kwargs)
     url = context.dashboard_url or ""
     return f"http://{url}" if url and not url.startswith("http") else url
 
 
-def fit_resources(want: dict) -> dict:
+def fit_resources(want: dict, max_concurrent: int = 0) -> dict:
     """One trial's resources on the running Ray cluster (``plan_resources``), its notices printed."""
     import ray
 
-    fitted, notices = plan_resources(want, [n["Resources"] for n in ray.nodes() if n.get("Alive")])
+    fitted, notices = plan_resources(want, [n["Resources"] for n in ray.nodes() if n.get("Alive")], max_concurrent)
     for line in notices:
         print(line, flush=True)
     return fitted
 
 
-def plan_resources(want: dict, nodes: list[dict]) -> tuple[dict, list[str]]:
+def plan_resources(want: dict, nodes: list[dict], max_concurrent: int = 0) -> tuple[dict, list[str]]:
     """What one trial asking ``want`` ({"gpu": g, "cpu": c}) gets on nodes with these resource tables, so
     that no trial waits forever (PENDING): GPUs where the cluster has them (else all CPUs of a node, with a
-    notice), shrunk to what the largest fitting node offers (with a notice). Pure, for fake node tables."""
+    notice), shrunk to what the largest fitting node offers (with a notice). A GPU fraction packs trials on
+    one GPU; how many run at once is noticed then, and wherever the CPUs leave GPUs idle. Pure, for fake
+    node tables."""
     gpu = want.get("gpu", 0)
     most_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
     per_node = max((n.get("CPU", 1) for n in nodes), default=1)
@@ -189,7 +193,7 @@ def plan_resources(want: dict, nodes: list[dict]) -> tuple[dict, list[str]]:
     if gpu and not most_gpu:
         gpu = 0
         notices.append(f"notice: no GPU in this Ray cluster; trials run on CPU with "
-                       f"{int(want.get('cpu') or per_node)} cores each")
+                       f"{_num(want.get('cpu') or per_node)} cores each")
     asked = {"cpu": want.get("cpu") or (1 if gpu else per_node), **({"gpu": gpu} if gpu else {})}
     gpu = min(gpu, most_gpu)
     most_cpu = max((n.get("CPU", 0) for n in nodes if n.get("GPU", 0) >= gpu), default=asked["cpu"])
@@ -197,4 +201,38 @@ def plan_resources(want: dict, nodes: list[dict]) -> tuple[dict, list[str]]:
     if fitted != asked:
         notices.append(f"notice: no node of this Ray cluster holds {asked}; each trial gets {fitted} "
                        f"(the most one node offers)")
+    if gpu:
+        notices += _packing(fitted, nodes, max_concurrent)
     return fitted, notices
+
+
+def _packing(fitted: dict, nodes: list[dict], max_concurrent: int) -> list[str]:
+    """A notice of how many GPU trials run at once: always for a GPU fraction, else only when CPUs bind."""
+    gpu, cpu = fitted["gpu"], fitted["cpu"]
+    gpus = [n["GPU"] for n in nodes if n.get("GPU", 0) >= gpu]
+    by_gpu = sum(_fits(g, gpu) for g in gpus)
+    at_once = sum(min(_fits(n["GPU"], gpu), _fits(n.get("CPU", 0), cpu)) for n in nodes if n.get("GPU", 0) >= gpu)
+    if gpu >= 1 and at_once == by_gpu:
+        return []
+    line = f"notice: {_num(gpu)} GPU and {_num(cpu)} CPU per trial: "
+    line += f"{_fits(1, gpu)} trials share a GPU, " if gpu < 1 else ""
+    line += f"{_count(at_once, 'trial')} at once on this cluster's {_count(sum(gpus), 'GPU')}"
+    if at_once < by_gpu:
+        line += (f" (its CPUs bind: the GPUs would hold {by_gpu}; give each trial fewer CPUs, "
+                 f"tune.resources_per_trial.cpu, to fill them)")
+    if 0 < max_concurrent < at_once:
+        line += f"; tune.max_concurrent {max_concurrent} runs {max_concurrent} at once"
+    return [line]
+
+
+def _fits(have: float, need: float) -> int:
+    """How many asks of ``need`` fit in ``have`` (Ray counts resources in steps of 1e-4)."""
+    return int(have / need + 1e-6) if need else 0
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def _count(n: float, noun: str) -> str:
+    return f"{_num(n)} {noun}{'' if n == 1 else 's'}"

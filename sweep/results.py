@@ -26,7 +26,7 @@ def leaderboard_rows(grid, sweep: Sweep) -> list[dict]:
         curve = last_run(result.metrics_dataframe)
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
         row = {"trial_id": trial_id, "method": run_config.model.method, **config, "error": None, "checkpoint": None,
-               "node_id": _last(curve, "node_id")}
+               **{key: _last(curve, key) for key in ("node_id", "pid", "device", "gpu_ids")}}
         row.update(best_epoch_metrics(curve, sweep.tune))
         row["status"] = status(result, curve, config["num_train_epochs"])
         if result.error is not None:

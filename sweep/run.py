@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from sweep.common import Parser, check_output_dir, cli, command_line, fit_resources, provenance, start_ray
+from sweep.lock import LOCK_FILE, sweep_lock
 from sweep.space import Sweep, load_sweep, smoke, to_tune_space
 from zs_core.config import build_config
 from zs_core.data import SPLITS, load_splits
@@ -44,7 +45,7 @@ def parse_args(argv):
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
     p.add_argument("--data-root", default=None, help="for a seed dataset (data: {seed_dataset: NAME} or a .conf's "
                    "dataset = NAME): the folder that holds the seed's data/ folder (default $ZS_DATA_ROOT)")
-    return p.parse_args(argv)
+    return p.parse_intermixed_args(argv)  # key=value overrides may come after options too
 
 
 @cli
@@ -60,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         sweep = smoke(sweep)
     out = check_output_dir(args.output) / sweep.name
     check_output_dir(out)
+    with sweep_lock(out, sweep.name):  # one driver per sweep folder, before anything is read, deleted or started
+        start(sweep, out, args)
+    return 0
+
+
+def start(sweep: Sweep, out: Path, args) -> None:
+    """Check for an earlier sweep and the data, clear the folder for --fresh, run."""
     storage, name = tune_location(sweep, out)
     earlier = _exists(f"{storage}/{name}")
     if args.resume and not earlier:
@@ -69,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     splits = load_splits(sweep.data)  # bad data stops here, before anything is deleted or started
     if not args.resume and earlier:
         _remove(f"{storage}/{name}")
-        shutil.rmtree(out, ignore_errors=True)
+        for path in out.iterdir():  # all but our lock
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.name != LOCK_FILE:
+                path.unlink()
     run_sweep(sweep, splits, out, args)
-    return 0
 
 
 def tune_location(sweep: Sweep, out: Path) -> tuple[str, str]:
@@ -96,7 +107,7 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
     print(f"Ray dashboard: {url}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.yaml").write_text(f"# {args.command}\n" + yaml.safe_dump(sweep.resolved(), sort_keys=False))
-    resources = fit_resources(sweep.tune.resources_per_trial)
+    resources = fit_resources(sweep.tune.resources_per_trial, sweep.tune.max_concurrent)
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, splits=splits, fixed=sweep.fixed, seeds=sweep.tune.seeds,
                              metric=sweep.tune.metric, mode=sweep.tune.mode), resources)

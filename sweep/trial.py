@@ -65,7 +65,9 @@ def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed
 
     use_trial_threads()
     quiet_libraries()
-    node = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+    # where it ran: torch's device comes from torch (device()), not from the GPUs Ray granted (gpu_ids)
+    node = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": device(),
+            "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids())}
     cfg = build_config(trial_config(config, fixed, seeds), "trial config")
     tokenizer = load_tokenizer(cfg.model.model_name)
     model, state, best = resume_point(tune.get_checkpoint())

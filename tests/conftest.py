@@ -6,7 +6,6 @@ import glob
 import json
 import os
 import random
-import secrets
 import shutil
 import subprocess
 import sys
@@ -158,16 +157,59 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def run_sweep():
-    """A function: ``python -m sweep.run ARGS`` in a fresh process, asserted to exit 0; its combined output is
-    in .stdout."""
-    def run(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """A function: ``python -m sweep.run ARGS`` in a fresh process, asserted to exit ``expect`` (0); its combined
+    output is in .stdout."""
+    def run(*args, env=None, timeout=300, expect=0) -> subprocess.CompletedProcess:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
         proc = subprocess.run([sys.executable, "-m", "sweep.run", *map(str, args)], cwd=ROOT, env=env,
                               timeout=timeout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.returncode == 0, proc.stdout[-4000:]
+        assert proc.returncode == expect, proc.stdout[-4000:]
         return proc
 
     return run
+
+
+AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A function: (head node args, worker node args, ...) -> (a local ``ray.cluster_utils.Cluster``, the set of
+    its node ids), e.g. ``ray_cluster({"num_cpus": 2, "num_gpus": 1})``: Ray schedules by the resource table
+    it is given, so a GPU node runs here on a CPU. Token authentication is on with a token of its own, which
+    reaches every node and the drivers the tests start as RAY_AUTH_TOKEN_PATH, as it would on real machines.
+    Shut down at the end of the test module."""
+    import secrets
+
+    from ray._private.authentication_test_utils import reset_auth_token_state
+    from ray.cluster_utils import Cluster
+
+    token = tmp_path_factory.mktemp("ray_auth") / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    saved = {k: os.environ.get(k) for k in AUTH}
+    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
+    os.environ.pop("RAY_AUTH_TOKEN", None)
+    reset_auth_token_state()  # this process may have read the auth settings already
+    clusters = []
+
+    def start(head: dict, *workers: dict):
+        cluster = Cluster(initialize_head=True, head_node_args=head)
+        clusters.append(cluster)
+        nodes = [cluster.add_node(**args) for args in workers]
+        cluster.wait_for_nodes()
+        return cluster, {cluster.head_node.node_id, *(n.node_id for n in nodes)}
+
+    try:
+        yield start
+    finally:
+        for cluster in clusters:
+            cluster.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_auth_token_state()
 
 
 @pytest.fixture(scope="session")
@@ -232,8 +274,9 @@ def kill_when():
 @pytest.fixture(scope="session")
 def kill_after_a_trial(trial_states, kill_when):
     """A function: kill a sweep (``kill_when``) once a trial has TERMINATED in TUNE_DIR; its trial table."""
-    def kill(space: Path, out: Path, tune_dir: Path) -> dict[str, dict]:
-        kill_when(space, out, lambda: any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()))
+    def kill(space: Path, out: Path, tune_dir: Path, poll: float = 0.05) -> dict[str, dict]:
+        kill_when(space, out, lambda: any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()),
+                  poll=poll)
         return trial_states(tune_dir)
 
     return kill
@@ -297,36 +340,7 @@ def chromium() -> Chromium:
     return Chromium(found)
 
 
-# --- Ray clusters of several nodes on this machine (ray.cluster_utils.Cluster) ---
-
-AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
-
-
 @pytest.fixture
-def two_nodes(tmp_path):
-    """A head and a worker node, 1 CPU each, with token authentication on and a token of their own.
-
-    The token reaches every node and the sweep's driver as RAY_AUTH_TOKEN_PATH, as it would on real machines.
-    """
-    from ray._private.authentication_test_utils import reset_auth_token_state
-    from ray.cluster_utils import Cluster
-
-    token = tmp_path / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    saved = {k: os.environ.get(k) for k in AUTH}
-    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
-    os.environ.pop("RAY_AUTH_TOKEN", None)
-    reset_auth_token_state()  # this process may have read the auth settings already
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        worker = cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        yield cluster, {cluster.head_node.node_id, worker.node_id}
-    finally:
-        cluster.shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_auth_token_state()
+def two_nodes(ray_cluster):
+    """A head and a worker node, 1 CPU each, with token authentication on (``ray_cluster``)."""
+    return ray_cluster({"num_cpus": 1}, {"num_cpus": 1})

@@ -1,32 +1,7 @@
-"""Resources and clusters: trial resources that fit the nodes, and one sweep across a two-node Ray cluster."""
+"""One sweep across a two-node Ray cluster (the fitting of trial resources: test_resources.py)."""
 import pytest
 
-from sweep.common import plan_resources
-
-# run_sweep, write_space, board, trials and two_nodes are conftest fixtures
-
-
-def test_a_request_that_fits_is_kept():
-    nodes = [{"CPU": 8, "GPU": 2}, {"CPU": 4}]
-    assert plan_resources({"cpu": 2, "gpu": 1}, nodes) == ({"cpu": 2, "gpu": 1}, [])
-    assert plan_resources({"cpu": 4}, nodes) == ({"cpu": 4}, [])
-    assert plan_resources({"gpu": 0.25}, nodes) == ({"cpu": 1, "gpu": 0.25}, [])
-
-
-def test_a_request_no_node_can_hold_is_shrunk_with_a_notice():
-    fitted, (notice,) = plan_resources({"cpu": 16}, [{"CPU": 2}, {"CPU": 1}])
-    assert fitted == {"cpu": 2} and notice.startswith("notice: ")
-    fitted, (notice,) = plan_resources({"cpu": 1, "gpu": 2}, [{"CPU": 8, "GPU": 1}, {"CPU": 8, "GPU": 1}])
-    assert fitted == {"cpu": 1, "gpu": 1} and "2" in notice  # two GPUs in the cluster, but not on one node
-    fitted, _ = plan_resources({"cpu": 6, "gpu": 1}, [{"CPU": 16}, {"CPU": 4, "GPU": 1}])
-    assert fitted == {"cpu": 4, "gpu": 1}  # the CPUs of a node that has the GPU
-
-
-def test_a_gpu_request_on_a_cpu_cluster_takes_a_whole_node_with_one_notice():
-    fitted, notices = plan_resources({"gpu": 1}, [{"CPU": 2}, {"CPU": 8}])
-    assert fitted == {"cpu": 8} and notices == ["notice: no GPU in this Ray cluster; trials run on CPU with 8 "
-                                                "cores each"]
-    assert plan_resources({}, [{"CPU": 2}]) == ({"cpu": 2}, [])  # no GPU asked: a node's CPUs, no notice
+# two_nodes, run_sweep, write_space, board and trials are conftest fixtures
 
 
 @pytest.mark.slow
