@@ -5,10 +5,14 @@ One sweep for both: a grid over two learning rates x seeds 1 and 2, 2 epochs, FI
 trial kept and scored on test. The run_sweep, write_space, board, trials, trial_states and repo_root fixtures
 are in conftest.py.
 """
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 NAME = "repeat"
 # what legitimately differs between two runs of one sweep: Tune's ids and paths, timings, the Ray node, the time;
@@ -81,3 +85,29 @@ def test_a_killed_and_resumed_sweep_gives_the_uninterrupted_metrics(space, unint
 
     run_sweep(space, "--output", out, "--resume")
     assert_same_results(out / NAME, uninterrupted, board, trials)
+
+
+@pytest.mark.slow
+def test_another_driver_in_another_folder_resumes_from_the_shared_storage(space, uninterrupted, board, trials,
+                                                                          kill_after_a_trial, repo_root):
+    # the same sweep with its Tune tree in shared storage (a URI): the first driver is killed on "machine A";
+    # "machine B" has its own working folder and output folder, a copy of the YAML, and only the URI in common
+    shared = space.parent / "shared"
+    doc = yaml.safe_load(space.read_text())
+    doc["tune"]["storage_path"] = f"file://{shared}"
+    machine_a, machine_b = space.parent / "machine_a", space.parent / "machine_b"
+    for folder in (machine_a, machine_b):
+        folder.mkdir()
+        (folder / "repeat.yaml").write_text(yaml.safe_dump(doc))
+    finished = [t for t, s in kill_after_a_trial(machine_a / "repeat.yaml", machine_a / "out", shared / NAME).items()
+                if s["status"] == "TERMINATED"]
+    assert 0 < len(finished) < 4
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(repo_root)}
+    done = subprocess.run([sys.executable, "-m", "sweep.run", "repeat.yaml", "--output", "out", "--resume"],
+                          cwd=machine_b, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert_same_results(machine_b / "out" / NAME, uninterrupted, board, trials)
+    runs = trials(board(machine_b / "out" / NAME))
+    assert runs["trial_id"].is_unique and len(runs) == 4  # every trial exactly once
+    assert set(finished) <= set(runs["trial_id"])  # the trials machine A finished are in B's leaderboard as they were
