@@ -224,6 +224,23 @@ def write_space():
     return write
 
 
+# what legitimately differs between two runs of one sweep: Tune's ids and paths, timings, the Ray node and trial
+# process, the time; and the provenance of the run itself: its command line (another --output, --resume) and the
+# checkout's git state. Every config, dev/* and test/* column is compared.
+VARYING = {"trial_id", "checkpoint", "seconds", "created_at", "node_id", "pid", "command", "git_sha", "git_dirty"}
+
+
+@pytest.fixture(scope="session")
+def comparable():
+    """A function: a leaderboard (or curves) frame without the columns that may differ between two runs of one
+    sweep (``VARYING``, timings), its rows in the order of the ``order`` columns."""
+    def drop_varying(frame, order: list[str]):
+        drop = [c for c in frame.columns if c in VARYING or "seconds" in c or "sentences_per_s" in c]
+        return frame.drop(columns=drop).sort_values(order, na_position="first").reset_index(drop=True)
+
+    return drop_varying
+
+
 @pytest.fixture(scope="session")
 def board():
     """A function: a sweep folder's leaderboard.parquet (or, with by_config=True, leaderboard_by_config)."""

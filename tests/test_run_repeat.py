@@ -15,19 +15,7 @@ import pytest
 import yaml
 
 NAME = "repeat"
-# what legitimately differs between two runs of one sweep: Tune's ids and paths, timings, the Ray node, the time;
-# and the provenance of the run itself: its command line (another --output, --resume) and the checkout's git
-# state (the checkout may change between two runs). Every config, dev/* and test/* column is compared.
-VARYING = {"trial_id", "checkpoint", "seconds", "created_at", "node_id", "command", "git_sha", "git_dirty"}
-
-
-def comparable(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """The frame without the columns that may differ between runs, its rows in a fixed order."""
-    drop = [c for c in frame.columns if c in VARYING or "seconds" in c or "sentences_per_s" in c]
-    return frame.drop(columns=drop).sort_values(order, na_position="first").reset_index(drop=True)
-
-
-def assert_same_results(got: Path, expected: Path, board, trials) -> None:
+def assert_same_results(got: Path, expected: Path, board, trials, comparable) -> None:
     """Two sweep folders hold equal leaderboards (every config, dev/* and test/* column), by-config tables and
     learning curves, up to the columns in VARYING."""
     mine, theirs = board(got), board(expected)
@@ -70,26 +58,26 @@ def uninterrupted(space, run_sweep) -> Path:
 
 
 @pytest.mark.slow
-def test_the_same_sweep_twice_gives_identical_leaderboards(space, uninterrupted, run_sweep, board, trials):
+def test_the_same_sweep_twice_gives_identical_leaderboards(space, uninterrupted, run_sweep, board, trials, comparable):
     run_sweep(space, "--output", space.parent / "again")
-    assert_same_results(space.parent / "again" / NAME, uninterrupted, board, trials)
+    assert_same_results(space.parent / "again" / NAME, uninterrupted, board, trials, comparable)
 
 
 @pytest.mark.slow
 def test_a_killed_and_resumed_sweep_gives_the_uninterrupted_metrics(space, uninterrupted, run_sweep, board, trials,
-                                                                    kill_after_a_trial):
+                                                                    kill_after_a_trial, comparable):
     out = space.parent / "resumed"
     tune_dir = out / NAME / "tune"
     finished = [t for t, s in kill_after_a_trial(space, out, tune_dir).items() if s["status"] == "TERMINATED"]
     assert 0 < len(finished) < 4 and not (out / NAME / "leaderboard.parquet").exists()
 
     run_sweep(space, "--output", out, "--resume")
-    assert_same_results(out / NAME, uninterrupted, board, trials)
+    assert_same_results(out / NAME, uninterrupted, board, trials, comparable)
 
 
 @pytest.mark.slow
 def test_another_driver_in_another_folder_resumes_from_the_shared_storage(space, uninterrupted, board, trials,
-                                                                          kill_after_a_trial, repo_root):
+                                                                          kill_after_a_trial, repo_root, comparable):
     # the same sweep with its Tune tree in shared storage (a URI): the first driver is killed on "machine A";
     # "machine B" has its own working folder and output folder, a copy of the YAML, and only the URI in common
     shared = space.parent / "shared"
@@ -107,7 +95,7 @@ def test_another_driver_in_another_folder_resumes_from_the_shared_storage(space,
     done = subprocess.run([sys.executable, "-m", "sweep.run", "repeat.yaml", "--output", "out", "--resume"],
                           cwd=machine_b, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert_same_results(machine_b / "out" / NAME, uninterrupted, board, trials)
+    assert_same_results(machine_b / "out" / NAME, uninterrupted, board, trials, comparable)
     runs = trials(board(machine_b / "out" / NAME))
     assert runs["trial_id"].is_unique and len(runs) == 4  # every trial exactly once
     assert set(finished) <= set(runs["trial_id"])  # the trials machine A finished are in B's leaderboard as they were
