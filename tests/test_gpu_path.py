@@ -37,14 +37,15 @@ def test_a_gpu_fraction_packs_two_trials_on_one_gpu_and_test_runs_as_gpu_tasks(
     from ray.util.state import list_tasks
 
     space = write_space(tmp_path, "packed", tune={"searcher": "random", "scheduler": "fifo", "seeds": [1, 2],
-                                                  "resources_per_trial": {"gpu": 0.5}, "keep_top_k": 2})
+                                                  "resources_per_trial": {"gpu": 0.5}, "keep_top_k": 2,
+                                                  "reuse_actors": False})  # a process per trial
     log = run_sweep(space, "--output", tmp_path / "out", "--address", gpu_node.address).stdout
     notice = "notice: 0.5 GPU and 1 CPU per trial: 2 trials share a GPU, 2 trials at once on this cluster's 1 GPU"
     assert f"{notice}\n" in log
     assert "no GPU" not in log
     runs = trials(board(tmp_path / "out" / "packed"))
     assert sorted(runs["seed"]) == [1, 2] and (runs["status"] == "TERMINATED").all()
-    assert runs["pid"].nunique() == 2  # two trial processes at once, both on the one GPU
+    assert runs["pid"].nunique() == 2  # two trial processes, both given the one GPU
     assert runs["gpu_ids"].tolist() == ["0", "0"] and runs["device"].tolist() == ["cpu", "cpu"]
     assert runs["test/tok_f1"].notna().all() and runs["checkpoint"].notna().all()  # both kept and scored on test
     assert trial_bundles(gpu_node.address, "train_trial") == [{"CPU": 1.0, "GPU": 0.5}] * 2
