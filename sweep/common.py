@@ -14,7 +14,7 @@ from typing import Callable
 
 from zs_core.config import DATASETS, SPLITS, DataConfig
 from zs_core.datasets import SEED_DATASET_NAMES
-from zs_core.data import data_provenance
+from zs_core.provenance import data_provenance
 from zs_core.errors import InputError
 
 EXIT_BAD_INPUT = 2

@@ -117,7 +117,7 @@ def _short(text: str, most: int = 48) -> str:
 def examples_part(folder: Path, doc: dict, board: pd.DataFrame, args, scans: list[Path]) -> dict:
     """{"note": why there are none} or the checkpoint, its label, notes and the shaded sentences."""
     from zs_core.config import DATA_SOURCE
-    from zs_core.data import data_config
+    from zs_core.config import data_config
     from zs_core.report_data import best_checkpoint, example_scores, shaded
 
     if args.examples <= 0:

@@ -10,8 +10,8 @@ import yaml
 
 from sweep.common import with_data_root
 from sweep.seed_conf import sweep_doc
-from zs_core.config import BUILTIN_ENCODERS, DATA_SOURCE, KEYS, DataConfig, TuneConfig, build_config, flat_kind, validated
-from zs_core.data import data_config
+from zs_core.config import (BUILTIN_ENCODERS, DATA_SOURCE, KEYS, DataConfig, TuneConfig, build_config, data_config,
+                            flat_kind, validated)
 
 from zs_core.errors import InputError
 

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from zs_core.config import DataConfig
-from zs_core.data import SAMPLE_SEED, WNUT16_SIZES, Sentence, data_config, load_splits, read_tsv, write_word_scores_tsv
+from zs_core.config import data_config
+from zs_core.data import SAMPLE_SEED, WNUT16_SIZES, Sentence, load_splits, read_tsv
+from zs_core.predictions import write_word_scores_tsv
 from zs_core.errors import InputError
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "data"

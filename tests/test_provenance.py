@@ -6,7 +6,7 @@ import re
 from sweep import evaluate
 from sweep.common import command_line, provenance
 from zs_core.config import DataConfig
-from zs_core.data import data_provenance
+from zs_core.provenance import data_provenance
 
 
 def write_split(path, rows):

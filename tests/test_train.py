@@ -8,7 +8,8 @@ import torch
 
 from zs_core.batching import encode
 from zs_core.config import DataConfig, build_config
-from zs_core.data import Sentence, load_splits, write_word_scores_tsv
+from zs_core.data import Sentence, load_splits
+from zs_core.predictions import write_word_scores_tsv
 from zs_core.encoders import tiny_random_encoder
 from zs_core.errors import InputError
 from zs_core.metrics import calibrate_threshold, sentence_metrics, token_metrics

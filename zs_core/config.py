@@ -3,7 +3,7 @@
 Keys keep the seed's names. A flat mapping (a YAML ``fixed:`` block plus sampled search values, or a seed
 ``.conf`` through ``sweep.seed_conf``) is split over the data, model, train and eval stages by key
 (``build_config``); the data block of a sweep (``data:``, or --data / --data-dir) fills the data stage's
-source fields (``DATA_SOURCE``, through ``data.data_config``). ``validated`` is the one adapter from
+source fields (``DATA_SOURCE``, through ``data_config``). ``validated`` is the one adapter from
 pydantic's errors to the project's one-line ``file: key: what was expected`` InputError (exit 2 on the
 command line). YAML values are checked strictly (``true`` for a bool, a whole number for an int); a .conf's
 strings are converted (``strict=False``).
@@ -192,7 +192,7 @@ M = TypeVar("M", bound=BaseModel)
 
 def build_config(flat: dict[str, Any], source: str, strict: bool = True) -> RunConfig:
     """Split a flat mapping over the stages and validate it (the data stage's source keeps its default:
-    a sweep's data block is ``data.data_config``'s, for loading the splits)."""
+    a sweep's data block is ``data_config``'s, for loading the splits)."""
     per_stage: dict[str, dict[str, Any]] = {name: {} for name in STAGES}
     for key, value in flat.items():
         if key not in KEYS:
@@ -251,3 +251,16 @@ def key_kind(cls: type[BaseModel], key: str) -> str:
 def flat_kind(key: str) -> str:
     """The plain type of a flat key (bool, int, float, str, or 'one of ...')."""
     return key_kind(STAGES[KEYS[key]], key)
+
+
+def data_config(block: dict, source: str) -> DataConfig:
+    """The data stage's source from a sweep's ``data:`` block (dataset, dir, positive_labels, seed_dataset, root,
+    limit, sample);
+    errors name ``source: data.KEY``. How words are encoded (lowercase, max_seq_length) are flat keys."""
+    if not isinstance(block, dict):
+        raise InputError(f"{source}: data: expected a mapping, got {block!r}")
+    for key in block:
+        if key not in DATA_SOURCE:
+            where = " (a flat key: give it under fixed:)" if key in KEYS else ""
+            raise InputError(f"{source}: data.{key}: unknown key{where}; allowed: {', '.join(DATA_SOURCE)}")
+    return validated(DataConfig, block, source, prefix="data.")

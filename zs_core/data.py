@@ -12,9 +12,7 @@ Without one, a sentence is positive when any word is (the seed's ``make_all_labe
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -22,10 +20,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from zs_core.config import DATA_SOURCE, KEYS, SPLITS, DataConfig, validated
+from zs_core.config import SPLITS, DataConfig
 from zs_core.datasets import SEED_LAYOUTS, SplitFiles, folder_split_files, seed_split_files
 from zs_core.errors import InputError
-from zs_core.files import write_text_atomic
 
 # wnut16: 2,394 tweets shuffled by default_rng(16), then 80/10/10 (floored); tests pin these sizes.
 WNUT16_SEED = 16
@@ -294,62 +291,9 @@ def positive_labels(data_cfg: DataConfig) -> tuple[str, ...]:
     return tuple(data_cfg.positive_labels)
 
 
-def data_provenance(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, str]:
-    """Which data a result came from: the named dataset or folder, positive labels, limit and sample, which
-    sentence labels (any positive word, or sentence-level files), and the first 12 hex digits of the sha256
-    of each split's file (and of its sentence-level file)."""
-    files = {split: split_files(data_cfg, split) for split in splits}
-    level = {split: f.sentences for split, f in files.items() if f.sentences}
-    out = {"data": data_name(data_cfg), "data_positive_labels": ",".join(positive_labels(data_cfg)),
-           "data_limit": json.dumps(data_cfg.limit or {}, sort_keys=True),
-           "data_sample": json.dumps(data_cfg.sample or {}, sort_keys=True),
-           "data_sentence_labels": "sentence-level files" if level else "any positive word"}
-    out.update({f"data_sha256_{split}": short_sha256(f.tokens) for split, f in files.items()})
-    return {**out, **{f"data_sentences_sha256_{split}": short_sha256(path) for split, path in level.items()}}
-
-
-def data_name(data_cfg: DataConfig) -> str:
-    """The named dataset, the folder, or ``seed_dataset@root``."""
-    if data_cfg.seed_dataset is not None:
-        return f"{data_cfg.seed_dataset}@{data_cfg.root}"
-    return data_cfg.dir or data_cfg.dataset
-
-
-def short_sha256(path: str | os.PathLike) -> str:
-    """The first 12 hex digits of a file's sha256."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:12]
-
-
 def sample(sentences: list[Sentence], n: int | None) -> list[Sentence]:
     """``n`` sentences drawn without replacement by default_rng(SAMPLE_SEED), kept in their order (all if None)."""
     if n is None or n >= len(sentences):
         return list(sentences)
     keep = np.sort(np.random.default_rng(SAMPLE_SEED).choice(len(sentences), size=n, replace=False))
     return [sentences[i] for i in keep]
-
-
-def data_config(block: dict, source: str) -> DataConfig:
-    """The data stage's source from a sweep's ``data:`` block (dataset, dir, positive_labels, limit, sample);
-    errors name ``source: data.KEY``. How words are encoded (lowercase, max_seq_length) are flat keys."""
-    if not isinstance(block, dict):
-        raise InputError(f"{source}: data: expected a mapping, got {block!r}")
-    for key in block:
-        if key not in DATA_SOURCE:
-            where = " (a flat key: give it under fixed:)" if key in KEYS else ""
-            raise InputError(f"{source}: data.{key}: unknown key{where}; allowed: {', '.join(DATA_SOURCE)}")
-    return validated(DataConfig, block, source, prefix="data.")
-
-
-def write_word_scores_tsv(path: str | os.PathLike, sentences: list[Sentence],
-                          scores: list[list[float]]) -> None:
-    """The seed's prediction file: ``word<TAB>score`` per line, a blank line after each sentence (atomic)."""
-    if len(sentences) != len(scores):
-        raise ValueError(f"{len(sentences)} sentences but {len(scores)} score lists")
-    lines = []
-    for k, (sentence, row) in enumerate(zip(sentences, scores)):
-        if len(row) != len(sentence.words):
-            raise ValueError(f"sentence {k}: {len(sentence.words)} words but {len(row)} scores")
-        lines.extend(f"{w}\t{float(x)!r}\n" for w, x in zip(sentence.words, row))
-        lines.append("\n")
-    write_text_atomic(path, "".join(lines))

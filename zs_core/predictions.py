@@ -11,7 +11,8 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zs_core.data import Sentence, read_tsv, word_lines, write_word_scores_tsv
+from zs_core.data import Sentence, read_tsv, word_lines
+from zs_core.files import write_text_atomic
 from zs_core.errors import InputError
 from zs_core.files import atomic_path
 
@@ -105,3 +106,17 @@ def check_same_words(preds_path: str | os.PathLike, preds: Sequence[Sentence], g
         reason = f"sentence {k + 1} ({len(a)} vs {len(b)} words), word {j + 1}: {got[0]} vs {got[1]}"
     raise InputError(f"{_position(preds_path, preds, k, j)} vs {_position(gold_path, gold, k, j)}: "
                      f"predictions and gold differ: {reason}")
+
+
+def write_word_scores_tsv(path: str | os.PathLike, sentences: list[Sentence],
+                          scores: list[list[float]]) -> None:
+    """The seed's prediction file: ``word<TAB>score`` per line, a blank line after each sentence (atomic)."""
+    if len(sentences) != len(scores):
+        raise ValueError(f"{len(sentences)} sentences but {len(scores)} score lists")
+    lines = []
+    for k, (sentence, row) in enumerate(zip(sentences, scores)):
+        if len(row) != len(sentence.words):
+            raise ValueError(f"sentence {k}: {len(sentence.words)} words but {len(row)} scores")
+        lines.extend(f"{w}\t{float(x)!r}\n" for w, x in zip(sentence.words, row))
+        lines.append("\n")
+    write_text_atomic(path, "".join(lines))

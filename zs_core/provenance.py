@@ -1,0 +1,36 @@
+"""Which data a result came from: the provenance columns every output carries."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from zs_core.config import SPLITS, DataConfig
+from zs_core.data import positive_labels, split_files
+
+
+def data_provenance(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, str]:
+    """Which data a result came from: the named dataset or folder, positive labels, limit and sample, which
+    sentence labels (any positive word, or sentence-level files), and the first 12 hex digits of the sha256
+    of each split's file (and of its sentence-level file)."""
+    files = {split: split_files(data_cfg, split) for split in splits}
+    level = {split: f.sentences for split, f in files.items() if f.sentences}
+    out = {"data": data_name(data_cfg), "data_positive_labels": ",".join(positive_labels(data_cfg)),
+           "data_limit": json.dumps(data_cfg.limit or {}, sort_keys=True),
+           "data_sample": json.dumps(data_cfg.sample or {}, sort_keys=True),
+           "data_sentence_labels": "sentence-level files" if level else "any positive word"}
+    out.update({f"data_sha256_{split}": short_sha256(f.tokens) for split, f in files.items()})
+    return {**out, **{f"data_sentences_sha256_{split}": short_sha256(path) for split, path in level.items()}}
+
+
+def data_name(data_cfg: DataConfig) -> str:
+    """The named dataset, the folder, or ``seed_dataset@root``."""
+    if data_cfg.seed_dataset is not None:
+        return f"{data_cfg.seed_dataset}@{data_cfg.root}"
+    return data_cfg.dir or data_cfg.dataset
+
+
+def short_sha256(path: str | os.PathLike) -> str:
+    """The first 12 hex digits of a file's sha256."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:12]
