@@ -34,7 +34,9 @@ def leaderboard_rows(grid, sweep: Sweep) -> list[dict]:
         elif row["status"] == "NAN":
             row["error"] = _last(curve, "nan_error") or "NaN loss"
         if result.best_checkpoints:  # the best; result.checkpoint is the latest state (the same when it was best)
-            row["_checkpoints"] = [c for c, _ in result.best_checkpoints] + [result.checkpoint] * bool(result.checkpoint)
+            row["_checkpoints"] = [c for c, _ in result.best_checkpoints]
+            if result.checkpoint is not None:
+                row["_checkpoints"].append(result.checkpoint)
             row["_checkpoint"] = max(result.best_checkpoints, key=lambda cm: cm[1].get(BEST_AT, -1))[0]
             row["checkpoint"] = checkpoint_uri(row["_checkpoint"])
         if not curve.empty:
