@@ -257,8 +257,10 @@ def test_sentence_files_give_the_sentence_labels(folder):
     assert prov["data_sentence_labels"] == "sentence-level files"
     assert {k: v for k, v in prov.items() if k.startswith("data_sentences_sha256_")} == \
         {f"data_sentences_sha256_{s}": short_sha256(folder / f"{s}.sentences.tsv") for s in FLAT}
+    (folder / "test.sentences.tsv").unlink()
+    assert data_provenance(cfg)["data_sentence_labels"] == "sentence-level files: train, dev; any positive word: test"
     for split in FLAT:
-        (folder / f"{split}.sentences.tsv").unlink()
+        (folder / f"{split}.sentences.tsv").unlink(missing_ok=True)
     assert [s.label for s in load_splits(cfg)["train"]] == [1, 1, 0]  # any positive word
     prov = data_provenance(cfg)
     assert prov["data_sentence_labels"] == "any positive word"

@@ -18,9 +18,19 @@ def data_provenance(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = 
     out = {"data": data_name(data_cfg), "data_positive_labels": ",".join(positive_labels(data_cfg)),
            "data_limit": json.dumps(data_cfg.limit or {}, sort_keys=True),
            "data_sample": json.dumps(data_cfg.sample or {}, sort_keys=True),
-           "data_sentence_labels": "sentence-level files" if level else "any positive word"}
+           "data_sentence_labels": sentence_labels(splits, level)}
     out.update({f"data_sha256_{split}": short_sha256(f.tokens) for split, f in files.items()})
     return {**out, **{f"data_sentences_sha256_{split}": short_sha256(path) for split, path in level.items()}}
+
+
+def sentence_labels(splits, level: dict) -> str:
+    """Which sentence labels the splits use: "sentence-level files" (every split has one), "any positive word"
+    (none has), or, where only some splits have one, both with their splits ("sentence-level files: train,
+    dev; any positive word: test")."""
+    if len(level) in (0, len(splits)):
+        return "sentence-level files" if level else "any positive word"
+    word = [split for split in splits if split not in level]
+    return f"sentence-level files: {', '.join(level)}; any positive word: {', '.join(word)}"
 
 
 def data_name(data_cfg: DataConfig) -> str:
