@@ -40,10 +40,12 @@ from quality_table import task_table, write_tables  # bench/ is on sys.path when
 from zs_core.evaluation import FINISHED
 
 ROOT = Path(__file__).resolve().parent.parent
-TASKS = {  # data folder below --data-root, positive labels
-    "fce": ("fce", ["i"]),
-    "sst_pos": ("sst", ["pos", "vpos"]),
-    "sst_neg": ("sst", ["neg", "vneg"]),
+TASKS = {  # data folder below --data-root, positive labels, how a budget of N train/dev sentences is cut
+    # SST's files are ordered by sentiment (the first ~45% of each split positive, the rest mostly negative):
+    # its first N sentences would be nearly one class, so SST draws a fixed random N (data.sample)
+    "fce": ("fce", ["i"], "limit"),
+    "sst_pos": ("sst", ["pos", "vpos"], "sample"),
+    "sst_neg": ("sst", ["neg", "vneg"], "sample"),
 }
 PRESETS = {
     # search_train: first N train sentences for the search (None: all), search_dev likewise;
@@ -56,7 +58,7 @@ PRESETS = {
             "seeds": [1, 2, 3], "lime_sample": 60, "lime_samples": 1024,
             "paper": {"learning_rate": 3.0e-5, "warmup_unit": "steps", "num_train_epochs": 3, "seeds": [9, 1, 2]},
             "ablation": {"train": 4000, "num_train_epochs": 1, "seeds": [9]},
-            "ceiling": {"fce": {"train": None, "epochs": 3, "seeds": [9, 1, 2]},  # FCE's zero-shot final budget
+            "ceiling": {"fce": {"train": 8000, "epochs": 1, "seeds": [9]},
                         "sst_pos": {"train": 4000, "epochs": 1, "seeds": [1, 2, 3]},
                         "sst_neg": {"train": 4000, "epochs": 1, "seeds": [1, 2, 3]}}},
     "full": {"model": "minilm", "search_train": None, "search_dev": None, "search_epochs": 3, "num_samples": 16,
@@ -149,22 +151,19 @@ def best_row(folder: Path) -> dict:
 
 
 def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner) -> None:
-    sub, positive = TASKS[task]
+    sub, positive, _ = TASKS[task]
     folder, home = data_root / sub, out / task
     home.mkdir(parents=True, exist_ok=True)
     data = {"dir": str(folder), "positive_labels": positive}
-    limit = {k: v for k, v in (("train", preset["search_train"]), ("dev", preset["search_dev"])) if v}
     fixed = {**FIXED, "model_name": preset["model"]}
     tune = {"metric": METRIC, "mode": "max", "resources_per_trial": {"gpu": 1},
             **({"storage_path": f"{run.storage}/{task}"} if run.storage else {})}
-    final_train = preset["final_train"].get(task)
-    final_data = {**data, **({"limit": {"train": final_train}} if final_train else {})}
+    final_data = {**data, **cut(task, train=preset["final_train"].get(task))}
     if task in PAPER_TASKS:
-        ablation_train = preset["ablation"]["train"]
-        paper_stages(run, home, final_data, {**data, **({"limit": {"train": ablation_train}} if ablation_train else {})},
-                     preset, tune)
+        paper_stages(run, home, final_data, {**data, **cut(task, train=preset["ablation"]["train"])}, preset, tune)
     else:
-        search = write_space(home / "search.yaml", "search", {**data, **({"limit": limit} if limit else {})},
+        search = write_space(home / "search.yaml", "search",
+                             {**data, **cut(task, train=preset["search_train"], dev=preset["search_dev"])},
                              {**fixed, "num_train_epochs": preset["search_epochs"]}, SEARCH,
                              {**tune, "num_samples": preset["num_samples"], "searcher": "optuna",
                               "scheduler": "asha", "grace_period": 1, "seeds": preset["seeds"][:1], "keep_top_k": 1})
@@ -183,8 +182,17 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner) -
             run("sweep.heads", "--model", checkpoint, preset["model"], *data_args(folder, positive), "--split", split,
                 "--output", str(heads), *storage, ray=True)
     predictions(run, home, folder, positive, checkpoint, preset)
-    ceiling_stage(run, home, data, preset["ceiling"][task], {**fixed, "learning_rate": CEILING_LR}, tune)
+    budget = preset["ceiling"][task]
+    ceiling_stage(run, home, {**data, **cut(task, train=budget["train"])}, budget,
+                  {**fixed, "learning_rate": CEILING_LR}, tune)
     (home / "table.md").write_text(task_table(task, home, preset), encoding="utf-8")
+
+
+def cut(task: str, **counts: int | None) -> dict:
+    """The data block's budget: {"limit": ...} (the first N sentences) or {"sample": ...} (a fixed random N),
+    as the task's data needs (TASKS); {} when every count is None (all sentences)."""
+    counts = {split: n for split, n in counts.items() if n}
+    return {TASKS[task][2]: counts} if counts else {}
 
 
 def paper_stages(run: Runner, home: Path, data: dict, ablation_data: dict, preset: dict, tune: dict) -> None:
@@ -211,8 +219,7 @@ def ceiling_stage(run: Runner, home: Path, data: dict, budget: dict, fixed: dict
     """The supervised ceiling: the same encoder as a token classifier trained on the gold token labels of
     train (is_seq_class false), each seed's model kept by dev token F1 at 0.5, scored on test."""
     fixed = {k: v for k, v in fixed.items() if k != "soft_attention"}
-    path = write_space(home / "ceiling.yaml", "ceiling",
-                       {**data, **({"limit": {"train": budget["train"]}} if budget["train"] else {})},
+    path = write_space(home / "ceiling.yaml", "ceiling", data,
                        {**fixed, "is_seq_class": False, "num_train_epochs": budget["epochs"]}, {},
                        {**tune, "metric": "dev/tok_f1", "searcher": "grid", "scheduler": "fifo",
                         "seeds": budget["seeds"], "keep_top_k": len(budget["seeds"])})

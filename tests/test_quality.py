@@ -118,3 +118,30 @@ def test_learning_curve_and_ablation_tables(home):
     assert len(ablation) == 3  # no random row; best dev sentence F1 first
     assert ablation[0].startswith("| False | 0.1 | True | ce2 | 90.00 | 30.00 |")  # dev sent F1, dev tok P
     assert ablation[-1].startswith("| True | 0.0 | True | ce2 | 70.00 |")
+
+
+def test_budget_cut_is_the_first_n_or_a_fixed_random_n_by_task():
+    assert quality.cut("fce", train=8000, dev=None) == {"limit": {"train": 8000}}
+    assert quality.cut("sst_pos", train=1500, dev=600) == {"sample": {"train": 1500, "dev": 600}}
+    assert quality.cut("sst_neg", train=None) == {}
+
+
+SST = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst"
+
+
+@pytest.mark.skipif(not (SST / "train.sentences.tsv").is_file(), reason="SST benchmark data not beside the checkout")
+@pytest.mark.parametrize("task", ["sst_pos", "sst_neg"])
+def test_sst_budget_keeps_the_sentence_label_balance(task):
+    """SST's files are ordered by sentiment: the cpu preset's 4,000 train and 600 dev sentences must hold
+    about the share of positive sentences the whole split holds (the first 4,000 held 5% negative, not 39%)."""
+    from zs_core.config import DataConfig
+    from zs_core.data import load_splits
+
+    _, positive, _ = quality.TASKS[task]
+    whole = load_splits(DataConfig(dir=str(SST), positive_labels=tuple(positive)))
+    for split, n in (("train", PRESET["final_train"][task]), ("dev", PRESET["search_dev"])):
+        part = load_splits(DataConfig(dir=str(SST), positive_labels=tuple(positive),
+                                      **quality.cut(task, **{split: n})))[split]
+        assert len(part) == n
+        share = [sum(s.label for s in xs) / len(xs) for xs in (part, whole[split])]
+        assert abs(share[0] - share[1]) < 0.03, (split, share)
