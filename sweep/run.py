@@ -26,6 +26,7 @@ from sweep.space import Sweep, load_sweep, smoke, to_tune_space
 from zs_core.config import build_config
 from zs_core.data import SPLITS, load_splits
 from zs_core.errors import InputError
+from zs_core.provenance import limit_notices
 
 # torch, transformers, pandas and Ray are imported where used: bad input is reported in a second.
 
@@ -75,6 +76,10 @@ def start(sweep: Sweep, out: Path, args) -> None:
     if not args.resume and earlier and not (args.fresh or args.smoke_test):  # smoke runs are disposable
         raise InputError(f"{out}: holds an earlier sweep; --resume to continue it or --fresh to replace it")
     splits = load_splits(sweep.data)  # bad data stops here, before anything is deleted or started
+    if sweep.data.limit:
+        whole = load_splits(sweep.data.model_copy(update={"limit": None, "sample": None}), list(sweep.data.limit))
+        for line in limit_notices(sweep.data, splits, whole):
+            print(line)
     if not args.resume and earlier:
         _remove(f"{storage}/{name}")
         for path in out.iterdir():  # all but our lock
