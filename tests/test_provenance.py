@@ -54,21 +54,21 @@ def write_sentences(path, labels):
 
 
 def test_a_limit_on_a_file_ordered_by_label_is_noticed(tmp_path):
-    write_sentences(tmp_path / "train.tsv", [1] * 10 + [0] * 10)  # ordered: the first 8 are all positive
-    write_sentences(tmp_path / "dev.tsv", [1, 0] * 10)             # mixed: its first 8 are half positive
+    write_sentences(tmp_path / "train.tsv", [1] * 20 + [0] * 20)  # ordered: the first 20 are all positive
+    write_sentences(tmp_path / "dev.tsv", [1, 0] * 20)             # mixed: its first 20 are half positive
     write_sentences(tmp_path / "test.tsv", [1, 0])
     notices = {}
-    for limit, sample in (({"train": 8, "dev": 8}, None), ({"train": 8}, {"train": 4}), ({"train": 30}, None),
-                          ({"dev": 8}, None)):
+    for limit, sample in (({"train": 20, "dev": 20}, None), ({"train": 20}, {"train": 4}), ({"train": 60}, None),
+                          ({"train": 6}, None)):
         cfg = DataConfig(dir=str(tmp_path), positive_labels=("i",), limit=limit, sample=sample)
         whole = load_splits(DataConfig(dir=str(tmp_path), positive_labels=("i",)))
         notices[str((limit, sample))] = limit_notices(cfg, load_splits(cfg), whole)
     assert list(notices.values()) == [
-        ["notice: data.limit.train: the first 8 train sentences are 100.0% positive, the whole split 50.0% "
-         "(is the file ordered by label?); data.sample.train takes a fixed random 8 instead"],
+        ["notice: data.limit.train: the first 20 train sentences are 100.0% positive, the whole split 50.0% "
+         "(is the file ordered by label?); data.sample.train takes a fixed random 20 instead"],  # dev's are mixed
         [],  # a sample is drawn from the limit: not "the first N"
         [],  # the limit holds the whole split
-        [],  # dev's first 8 are as mixed as dev
+        [],  # 6 sentences all positive: 3 standard errors of a random 6 are 61 points
     ]
 
 
@@ -76,14 +76,14 @@ def test_sweep_run_prints_the_notice_before_it_starts(tmp_path, capsys, monkeypa
     """sweep.run's driver path up to Ray (run_sweep, which starts Ray, records its call instead)."""
     from sweep import run
 
-    for split, labels in (("train", [1] * 10 + [0] * 10), ("dev", [1, 0]), ("test", [1, 0])):
+    for split, labels in (("train", [1] * 20 + [0] * 20), ("dev", [1, 0]), ("test", [1, 0])):
         write_sentences(tmp_path / f"{split}.tsv", labels)
     space = tmp_path / "s.yaml"
-    space.write_text(f"name: s\ndata: {{dir: {tmp_path}, positive_labels: [i], limit: {{train: 8}}}}\n"
+    space.write_text(f"name: s\ndata: {{dir: {tmp_path}, positive_labels: [i], limit: {{train: 20}}}}\n"
                      "fixed: {model_name: tiny-random}\n", encoding="utf-8")
     started = []
     monkeypatch.setattr(run, "run_sweep", lambda sweep, splits, out, args: started.append(len(splits["train"])))
     assert run.main([str(space), "--output", str(tmp_path / "out")]) == 0
-    assert started == [8]
-    assert "notice: data.limit.train: the first 8 train sentences are 100.0% positive, the whole split 50.0%" \
+    assert started == [20]
+    assert "notice: data.limit.train: the first 20 train sentences are 100.0% positive, the whole split 50.0%" \
         in capsys.readouterr().out

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 
 from zs_core.config import SPLITS, DataConfig
 from zs_core.data import Sentence, positive_labels, split_files
 
-SKEW = 0.10  # a limit whose share of positive sentences is this far from its whole split's is noticed
+SKEW = 0.10  # a limit whose share of positive sentences is this far from its whole split's (and further than
+#              3 standard errors of a random cut of its size: no notice by chance on a small limit) is noticed
 
 
 def data_provenance(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = SPLITS) -> dict[str, str]:
@@ -49,15 +51,16 @@ def short_sha256(path: str | os.PathLike) -> str:
 
 
 def limit_notices(data_cfg: DataConfig, cut: dict[str, list[Sentence]], whole: dict[str, list[Sentence]]) -> list[str]:
-    """One line per split whose ``limit`` (its first N sentences) holds a share of positive sentences more
-    than SKEW away from the whole split's: the sign of a file ordered by label (SST's files are ordered by
+    """One line per split whose ``limit`` (its first N sentences) holds a share of positive sentences further
+    from the whole split's than SKEW and than chance: the sign of a file ordered by label (SST's files are ordered by
     sentiment), where ``sample`` (a fixed random N) is what was meant."""
     lines = []
     for split, n in (data_cfg.limit or {}).items():
         if split not in cut or not cut[split] or n >= len(whole[split]) or (data_cfg.sample or {}).get(split):
             continue
         share = [sum(s.label for s in part) / len(part) for part in (cut[split], whole[split])]
-        if abs(share[0] - share[1]) > SKEW:
+        chance = 3 * math.sqrt(share[1] * (1 - share[1]) / len(cut[split]))  # 3 standard errors of a random cut
+        if abs(share[0] - share[1]) > max(SKEW, chance):
             lines.append(f"notice: data.limit.{split}: the first {len(cut[split])} {split} sentences are "
                          f"{share[0]:.1%} positive, the whole split {share[1]:.1%} (is the file ordered by label?); "
                          f"data.sample.{split} takes a fixed random {n} instead")
