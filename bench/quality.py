@@ -3,7 +3,7 @@
 SST is the paper's task: sentence labels from the data folder's {split}.sentences.tsv (the sentence's own
 sentiment), token labels from {split}.tsv.
 
-  python bench/quality.py                                   # the CPU budget: ~1.5 h on 2 cores, resumable
+  python bench/quality.py                                   # the CPU budget: ~3 h on 2 cores, resumable
   python bench/quality.py --preset full --address HEAD:6379  # the same stages at full size on a GPU cluster
 
 Per task, each stage runs zs-sweep's own command lines and is skipped when its output is there, so an
