@@ -41,8 +41,8 @@ from zs_core.evaluation import FINISHED
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = {  # data folder below --data-root, positive labels, how a budget of N train/dev sentences is cut
-    # SST's files are ordered by sentiment (the first ~45% of each split positive, the rest mostly negative):
-    # its first N sentences would be nearly one class, so SST draws a fixed random N (data.sample)
+    # SST's files are ordered by sentiment (the first four tenths of each split mostly positive, the last five mostly
+    # negative): its first N sentences would be nearly one class, so SST draws a fixed random N (data.sample)
     "fce": ("fce", ["i"], "limit"),
     "sst_pos": ("sst", ["pos", "vpos"], "sample"),
     "sst_neg": ("sst", ["neg", "vneg"], "sample"),
