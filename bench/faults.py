@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-
 from fault_tools import ROOT, failures, on_two_nodes, reports, run, start, wait_until  # bench/ is on sys.path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

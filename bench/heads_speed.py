@@ -187,7 +187,8 @@ def main() -> int:
         f"{whole:.1f} | (b)/(a) = {whole / plain:.2f} | |",
         f"| (c) seed's way: a pass per head; heads {picks} timed ({', '.join(f'{x:.1f}' for x in per_head)} s), "
         f"mean x {n_heads} | {seed:.1f} | (c)/(b) = {seed / scan:.1f} | >= 30 |", "",
-        "| scan of FCE train, fresh process (`--memory-run N`) | peak RSS, VmHWM (MiB) | seconds |", "| --- | ---: | ---: |",
+        "| scan of FCE train, fresh process (`--memory-run N`) | peak RSS, VmHWM (MiB) | seconds |",
+        "| --- | ---: | ---: |",
         *[f"| first {m['sentences']} sentences | {m['peak_rss_mib']:.0f} | {m['seconds']:.1f} |" for m in mem],
         "", f"Peak RSS ratio {mem[-1]['peak_rss_mib'] / mem[0]['peak_rss_mib']:.3f} (goal <= 1.2).", "",
     ]

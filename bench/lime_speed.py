@@ -29,8 +29,14 @@ from sklearn.linear_model import Ridge
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from zs_core.attribution import (LIME_RIDGE_ALPHA, PositiveProbability, ig_word_scores, lime_masks,  # noqa: E402
-                                 lime_text_kernel, lime_word_scores)
+from zs_core.attribution import (  # noqa: E402
+    LIME_RIDGE_ALPHA,
+    PositiveProbability,
+    ig_word_scores,
+    lime_masks,
+    lime_text_kernel,
+    lime_word_scores,
+)
 from zs_core.batching import NO_WORD, Encoded, encode  # noqa: E402
 from zs_core.config import DataConfig, ModelConfig  # noqa: E402
 from zs_core.data import load_splits  # noqa: E402

@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 
 import yaml
-
 from quality_table import task_table, write_tables  # bench/ is on sys.path when run as python bench/quality.py
-from zs_core.evaluation import FINISHED
+
+from sweep.leaderboard import FINISHED
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = {  # data folder below --data-root, positive labels, how a budget of N train/dev sentences is cut

@@ -51,7 +51,8 @@ def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
         random = frame[(frame["method"] == "random") & (frame["threshold_kind"] == "dev_calibrated")].head(1)
         if len(random):
             rows.append({"method": "random", "key": "random", "threshold": "dev-cal",
-                         "n": int(random["n_sentences"].iloc[0]), "values": {c: [float(random[c].iloc[0])] for c in COLUMNS if c != "sent_f1"}})
+                         "n": int(random["n_sentences"].iloc[0]),
+                         "values": {c: [float(random[c].iloc[0])] for c in COLUMNS if c != "sent_f1"}})
     best_sent = None
     final = home / "final" / "leaderboard.parquet"
     if final.is_file():
@@ -145,7 +146,8 @@ def learning_curve(home: Path) -> list[str]:
     kept = pd.read_parquet(board).dropna(subset=["best_step"])
     chosen = {int(step): sorted(int(s) for s in group["seed"]) for step, group in kept.groupby("best_step")}
     lines = ["", "Learning curve (dev, mean over seeds; the paper checked dev sentence F1 every 500 steps):", "",
-             "| epoch | step | sent F1 | tok P @0.5 | tok R @0.5 | tok F1 @0.5 | tok F1 @dev-cal | MAP | kept by seeds |",
+             "| epoch | step | sent F1 | tok P @0.5 | tok R @0.5 | tok F1 @0.5 | tok F1 @dev-cal | MAP "
+             "| kept by seeds |",
              "|" + "---|" * 9]
     for step, group in curves.groupby("step"):
         cells = [_cell(group[f"dev/{c}"]) for c in ("sent_f1", "tok_precision", "tok_recall", "tok_f1",
@@ -169,7 +171,8 @@ def ablation_table(home: Path) -> list[str]:
     lines = ["", f"Ablation ({len(runs)} runs, {runs['seed'].nunique()} seed(s), "
              f"{int(runs['num_train_epochs'].iloc[0])} epoch(s), `ablation.yaml`): dev at 0.5, "
              "best dev sentence F1 first (the final takes the first row's settings)", "",
-             "| square | zero_delta | attend_sep | sentence_loss | sent F1 | tok P | tok R | tok F1 | tok F1 @dev-cal | MAP | corr |",
+             "| square | zero_delta | attend_sep | sentence_loss | sent F1 | tok P | tok R | tok F1 | tok F1 @dev-cal "
+             "| MAP | corr |",
              "|" + "---|" * 11]
     for key, group in rows:
         cells = [_cell(group[f"dev/{c}"]) for c in ("sent_f1", "tok_precision", "tok_recall", "tok_f1",
@@ -195,7 +198,8 @@ def stage_minutes(out: Path) -> float:
 def write_tables(out: Path, tasks: list[str], preset: dict) -> None:
     stamp = provenance(shlex.join(["python", "bench/quality.py", *sys.argv[1:]]))
     versions = ", ".join(f"{k.removeprefix('version_')} {v}" for k, v in stamp.items() if k.startswith("version_"))
-    head = [f"`{stamp['command']}` on {stamp['created_at'][:10]}, git {stamp['git_sha'][:10]}, {machine()}; {versions}. "
+    head = [f"`{stamp['command']}` on {stamp['created_at'][:10]}, git {stamp['git_sha'][:10]}, {machine()}; "
+            f"{versions}. "
             f"Stage commands: {stage_minutes(out):.1f} min of wall time in all (`{out.name}/commands.log`).", "",
             f"Preset: `{json.dumps(preset)}`", ""]
     tables = [(out / t / "table.md").read_text(encoding="utf-8") for t in tasks if (out / t / "table.md").is_file()]

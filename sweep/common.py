@@ -14,8 +14,8 @@ from typing import Callable
 
 from zs_core.config import DATASETS, SPLITS, DataConfig
 from zs_core.datasets import SEED_DATASET_NAMES
-from zs_core.provenance import data_provenance
 from zs_core.errors import InputError
+from zs_core.provenance import data_provenance
 
 EXIT_BAD_INPUT = 2
 DATA_ROOT_ENV = "ZS_DATA_ROOT"  # where the seed's data/ folder is, for seed datasets named without a root
@@ -117,7 +117,8 @@ def check_output_dir(path: str | Path) -> Path:
     return path
 
 
-def provenance(command: str, spec: DataConfig | None = None, splits: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+def provenance(command: str, spec: DataConfig | None = None,
+               splits: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
     """Where a result row came from, the same in every output: the command line, created_at, the git sha and
     whether the tree had uncommitted changes, package versions, and (with ``spec``) the data of ``splits``:
     dataset or folder, positive labels, limit, sample and each split file's sha256 (short)."""

@@ -23,12 +23,11 @@ from sweep.common import Parser, add_data_args, cli, command_line, data_config_f
 from sweep.seed_conf import apply_evaluate_conf, conf_parser
 from zs_core.config import DataConfig
 from zs_core.data import SPLITS, Sentence, load_splits
-from zs_core.provenance import data_name, short_sha256
 from zs_core.errors import InputError
-from zs_core.files import write_text_atomic
 from zs_core.evaluation import list_rows
+from zs_core.files import write_text_atomic
 from zs_core.predictions import check_same_words, prediction_meta, read_gold, read_predictions
-
+from zs_core.provenance import data_name, short_sha256
 
 
 def parser() -> Parser:

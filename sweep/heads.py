@@ -14,20 +14,31 @@ from typing import Callable
 
 import pandas as pd
 
-from sweep.common import (Parser, add_data_args, check_output_dir, cli, command_line, data_config_from_args,
-                          fit_resources, provenance, start_ray)
+from sweep.common import (
+    Parser,
+    add_data_args,
+    check_output_dir,
+    cli,
+    command_line,
+    data_config_from_args,
+    fit_resources,
+    provenance,
+    start_ray,
+)
 from sweep.heatmap import plot_heads
 from sweep.leaderboard import top_table, write_parquet
-from sweep.trial import device, use_trial_threads
+from sweep.models import load_any, resolve_models
+from sweep.trial import use_trial_threads
 from zs_core.batching import encode
-from zs_core.checkpoint import CONFIG_FILE, is_checkpoint, load_checkpoint
 from zs_core.config import DataConfig
 from zs_core.data import Sentence, load_splits
-from zs_core.encoders import BUILTIN, load_encoder, load_tokenizer
-from zs_core.errors import InputError
-from zs_core.evaluation import ROW_KEYS, list_rows, method_rows, random_scores
+from zs_core.encoders import pick_device
+from zs_core.errors import InputError, error_line
+from zs_core.evaluation import list_rows, method_rows, random_scores
 from zs_core.headscan import encode_in_chunks, scan_split
-from zs_core.scores import POOLINGS, iter_head_scores, predict
+from zs_core.protocol import HEAD, RANDOM, ROW_KEYS, gives_word_scores, model_method
+from zs_core.provenance import data_name
+from zs_core.scores import POOLINGS, iter_head_scores, model_scores
 
 ROWS_FILE = "rows.parquet"
 COLUMNS = ("model", "split") + ROW_KEYS
@@ -60,58 +71,15 @@ def parse_poolings(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def kept_checkpoints(folder: Path) -> list[Path]:
-    """A sweep folder's kept checkpoints: leaderboard.parquet's ``checkpoint`` column, else any below it."""
-    found: list[Path] = []
-    board = folder / "leaderboard.parquet"
-    if board.is_file():
-        column = pd.read_parquet(board, columns=["checkpoint"])["checkpoint"].dropna()
-        for value in column:
-            path = Path(str(value))
-            found.extend(p for p in (path, folder / path) if is_checkpoint(p))
-    if not found:
-        found = sorted(p.parent for p in folder.rglob(CONFIG_FILE) if is_checkpoint(p.parent))
-    return list(dict.fromkeys(p.resolve() for p in found))
-
-
-def resolve_models(names: list[str]) -> dict[str, str]:
-    """{absolute path or built-in name: the name shown in the table}, in the order given."""
-    out: dict[str, str] = {}
-    for name in names:
-        path = Path(name).expanduser()
-        if name in BUILTIN:
-            out.setdefault(name, name)
-        elif is_checkpoint(path) or (path / "config.json").is_file():
-            out.setdefault(str(path.resolve()), name)
-        elif path.is_dir() and (kept := kept_checkpoints(path)):
-            for ckpt in kept:
-                out.setdefault(str(ckpt), str(ckpt))
-        else:
-            raise InputError(f"{name}: not a model: expected a sweep.run checkpoint, a sweep output folder with "
-                             f"kept checkpoints, a Hugging Face model folder or one of {', '.join(BUILTIN)}")
-    return out
-
-
-def load_scan_model(path: str):
-    """-> (eager-attention encoder, tokenizer, classifier or None, RunConfig or None)."""
-    try:
-        if is_checkpoint(path):
-            model, tokenizer, cfg = load_checkpoint(path, attentions=True)
-            return model.encoder, tokenizer, model, cfg
-        return load_encoder(path, attentions=True), load_tokenizer(path), None, None
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        raise InputError(f"{path}: cannot be loaded ({str(err).strip().splitlines()[0]})") from None
-
-
 def probe(path: str, name: str, poolings: tuple[str, ...]) -> None:
     """Load the model and score one short sentence: it must return attention maps."""
-    encoder, tokenizer, _, _ = load_scan_model(path)
+    encoder, tokenizer, _, _ = load_any(path, attentions=True)
     items, _ = encode([Sentence(("probe", "sentence"), (0.0, 1.0))], tokenizer, 16)
     try:
         next(iter_head_scores(encoder, items, tokenizer, 1, "cpu", poolings))
     except (ValueError, TypeError, RuntimeError, AttributeError) as err:
         raise InputError(f"{name}: {type(encoder).__name__} gives no attention outputs, so it has no heads to "
-                         f"scan ({str(err).strip().splitlines()[0]})") from None
+                         f"scan ({error_line(err)})") from None
 
 
 def load_data(spec: DataConfig, split: str) -> dict[str, list[Sentence]]:
@@ -119,7 +87,7 @@ def load_data(spec: DataConfig, split: str) -> dict[str, list[Sentence]]:
     if split not in ("train", "dev", "test"):
         raise InputError(f"--split {split!r}: no such split; expected one of train, dev, test")
     data = load_splits(spec, ("dev", split) if split != "dev" else ("dev",))
-    where = spec.dir or spec.dataset
+    where = data_name(spec)
     for name, sentences in data.items():
         if any(s.labels is None for s in sentences):
             raise InputError(f"{where}: the {name} split has no labels, so its heads cannot be scored")
@@ -134,7 +102,7 @@ def model_rows(path: str, name: str, data: dict[str, list[Sentence]], split: str
                batch_size: int, device_name: str = "cpu",
                progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
     """All rows of one model: every head, its soft-attention head (if any) and the random baseline."""
-    encoder, tokenizer, model, cfg = load_scan_model(path)
+    encoder, tokenizer, model, cfg = load_any(path, attentions=True)
     (model or encoder).to(device_name)
     max_len = cfg.data.max_seq_length if cfg else DataConfig().max_seq_length
     lowercase = bool(cfg and cfg.data.lowercase)
@@ -147,13 +115,13 @@ def model_rows(path: str, name: str, data: dict[str, list[Sentence]], split: str
         step = None if progress is None else _counter(progress, part, len(items[part]))
         accumulators[part] = scan_split(encoder, tokenizer, items[part], golds[part], batch_size, device_name,
                                         poolings, on_batch=step)
-    rows = method_rows("head", accumulators[split], fixed=None, dev_thresholds=accumulators["dev"].calibrate())
-    if model is not None and (cfg.model.soft_attention or not cfg.model.is_seq_class):
-        dev_words = predict(model, items["dev"], tokenizer, batch_size, device_name)[1]
-        words = predict(model, items[split], tokenizer, batch_size, device_name)[1]
-        rows += list_rows(cfg.model.method, golds[split], words, dev=(golds["dev"], dev_words),
+    rows = method_rows(HEAD, accumulators[split], fixed=None, dev_thresholds=accumulators["dev"].calibrate())
+    if model is not None and gives_word_scores(model_method(cfg.model)):
+        dev_words = model_scores(model, items["dev"], tokenizer, batch_size, device_name).words
+        words = model_scores(model, items[split], tokenizer, batch_size, device_name).words
+        rows += list_rows(model_method(cfg.model), golds[split], words, dev=(golds["dev"], dev_words),
                           fixed=cfg.eval.importance_threshold)
-    rows += list_rows("random", golds[split], random_scores(data[split])[1],
+    rows += list_rows(RANDOM, golds[split], random_scores(data[split])[1],
                       dev=(golds["dev"], random_scores(data["dev"])[1]))
     return [{"model": name, "split": split, **row} for row in rows]
 
@@ -183,10 +151,10 @@ def heads_trial(config: dict, data: dict, split: str, poolings: tuple[str, ...],
             last[0] = time.monotonic()
             tune.report({"scanning": part, "sentences": done, "of": total})
 
-    rows = model_rows(config["model"], names[config["model"]], data, split, poolings, batch_size, device(),
+    rows = model_rows(config["model"], names[config["model"]], data, split, poolings, batch_size, pick_device(),
                       progress)
     frame = pd.DataFrame(rows)
-    heads = frame[frame["method"] == "head"]
+    heads = frame[frame["method"] == HEAD]
     with tempfile.TemporaryDirectory() as tmp:
         write_parquet(frame, Path(tmp) / ROWS_FILE)
         tune.report({"scanning": "done", "heads": len(heads), "best_map": float(heads["map"].max())},
@@ -212,7 +180,7 @@ def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...
     for result in tuner.fit():
         path = result.config["model"]
         if result.error is not None or result.checkpoint is None:
-            errors.append(f"error: {names[path]}: {str(result.error or 'no result').strip().splitlines()[-1]}")
+            errors.append(f"error: {names[path]}: {error_line(result.error) if result.error else 'no result'}")
             continue
         with result.checkpoint.as_directory() as folder:
             frames[path] = pd.read_parquet(Path(folder) / ROWS_FILE)
@@ -233,9 +201,9 @@ def finish(frames: list[pd.DataFrame], output: Path, stamp: dict[str, str]) -> p
     shown = ["model", "method", "pooling", "layer", "head", "threshold_kind", "threshold", "map", "f1", "precision",
              "recall", "auroc", "corr"]
     print("\nTop 10 heads by MAP (at the dev-calibrated threshold):")
-    print(top_table(frame[frame["method"] == "head"], "map", "max", shown))
+    print(top_table(frame[frame["method"] == HEAD], "map", "max", shown))
     print("\nSoft attention and random baseline:")
-    print(top_table(frame[frame["method"] != "head"], "map", "max", shown, n=len(frame)))
+    print(top_table(frame[frame["method"] != HEAD], "map", "max", shown, n=len(frame)))
     print(f"\nwrote {output / 'heads.parquet'} and {output / 'heads.png'}")
     return frame
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sweep.leaderboard import model_label
 from zs_core.files import atomic_path
-from zs_core.report_data import model_label
 
 
 def plot_heads(frame: pd.DataFrame, path: str | Path, metric: str = "map") -> Path:

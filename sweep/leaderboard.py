@@ -1,6 +1,7 @@
 """Parquet leaderboards: atomic writes, grouping over seeds, a printed top table."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -9,10 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zs_core.config import KEYS, flat_kind
-from zs_core.evaluation import FINISHED
-from zs_core.report_data import model_label
 from zs_core.files import atomic_path
 
+# a trial's status: TERMINATED (ran to the end), STOPPED_EARLY (ASHA stopped it), ERROR (raised, after its
+# retry), NAN (non-finite loss); the first two finished and can be ranked
+FINISHED = ("TERMINATED", "STOPPED_EARLY")
 COUNTS = ("seed", "best_step", "epochs_run")  # whole numbers that may be missing (the random row)
 
 
@@ -69,3 +71,25 @@ def top_table(frame: pd.DataFrame, metric: str, mode: str, columns: Sequence[str
     for column in {"model", "model_name"} & set(shown):
         ranked[column] = ranked[column].map(lambda m: m if pd.isna(m) else model_label(str(m)))
     return ranked.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+CHECKPOINT_DIR = re.compile(r"checkpoint_\d+")
+# Ray Tune's trial folder: {trainable}_{trial id}_{number}_{params}_{date}; the id as the leaderboard shows it
+TRIAL_DIR = re.compile(r"(?:^|_)([0-9a-f]{5}_\d{5}|[0-9a-f]{8})_\d+(?:_|$)")
+
+
+def model_label(path_or_name: str) -> str:
+    """A short name for a model in tables and plot titles: a built-in name as it is; a checkpoint inside a
+    Ray Tune trial folder (or the trial folder) its trial id, e.g. ``0e5cf_00000``; another checkpoint_N
+    folder ``parent/checkpoint_N``; any other path its folder's own name."""
+    parts = [p for p in re.split(r"[/\\]+", str(path_or_name).strip()) if p]
+    if not parts:
+        return str(path_or_name)
+    name = parts[-1]
+    trial = TRIAL_DIR.search(name)
+    if trial:
+        return trial.group(1)
+    if CHECKPOINT_DIR.fullmatch(name) and len(parts) > 1:
+        trial = TRIAL_DIR.search(parts[-2])
+        return trial.group(1) if trial else f"{parts[-2]}/{name}"
+    return name

@@ -1,6 +1,6 @@
 """python -m sweep.predict: one method's word scores for one split (the seed's stage 2).
 
-  python -m sweep.predict --model CKPT --method soft_attention|supervised|head|lime|ig|random \\
+  python -m sweep.predict --model CKPT --method soft_attention|max_pool|supervised|head|lime|ig|random \\
       [--layer L --head H --pooling received|cls] [--data wnut16 | --data-dir DIR --positive-labels ...] \\
       --split test --output preds.tsv
   python -m sweep.predict --config pred_soft_attention.conf model_path=CKPT
@@ -17,15 +17,16 @@ import tempfile
 from pathlib import Path
 
 from sweep.common import Parser, add_data_args, cli, command_line, data_config_from_args, provenance
+from sweep.seed_conf import apply_predict_conf, conf_parser
 from zs_core.config import DataConfig
 from zs_core.data import SPLITS, Sentence, load_splits
 from zs_core.errors import InputError
 from zs_core.predictions import write_predictions
-from sweep.seed_conf import apply_predict_conf, conf_parser
+from zs_core.protocol import CLASSIFIER, HEAD, RANDOM, SOFT_ATTENTION, WORD_SCORING_MODELS, model_method
 
-METHODS = ("soft_attention", "supervised", "head", "lime", "ig", "random")
-SEED_METHODS = {"model_attention": "head"}  # the seed's name for one of the encoder's attention heads
-CHECKPOINT_METHODS = ("soft_attention", "supervised", "lime", "ig")
+METHODS = (*WORD_SCORING_MODELS, HEAD, "lime", "ig", RANDOM)
+SEED_METHODS = {"model_attention": HEAD}  # the seed's name for one of the encoder's attention heads
+CHECKPOINT_METHODS = (*WORD_SCORING_MODELS, "lime", "ig")
 # argparse destination <- seed .conf key (None values in args are filled from the conf)
 SMOKE = {"train": 32, "dev": 8, "test": 8}  # --smoke-test: sentences per split; LIME samples below
 SMOKE_LIME_SAMPLES = 256
@@ -62,16 +63,16 @@ def parser() -> Parser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Everything that can be checked before a model is loaded."""
-    args.method = SEED_METHODS.get(args.method, args.method) or "soft_attention"
+    args.method = SEED_METHODS.get(args.method, args.method) or SOFT_ATTENTION
     if args.method not in METHODS:
         raise InputError(f"--method {args.method}: expected one of {', '.join(METHODS)}")
     args.split = args.split or "test"
     args.seed = 0 if args.seed is None else args.seed
     if args.seed < 0:
         raise InputError(f"--seed {args.seed}: expected 0 or more")
-    if args.method == "head" and (args.layer is None or args.head is None):
+    if args.method == HEAD and (args.layer is None or args.head is None):
         raise InputError("--method head needs --layer and --head (both count from 0)")
-    if args.method != "random" and not args.model and not args.smoke_test:
+    if args.method != RANDOM and not args.model and not args.smoke_test:
         raise InputError(f"--method {args.method} needs --model (a checkpoint folder)")
     if not args.output:
         raise InputError("--output: give the TSV file to write")
@@ -95,15 +96,16 @@ def load_model(args: argparse.Namespace):
         raise InputError(f"{args.model}: not a zs-sweep checkpoint; --method {args.method} needs a sweep.run "
                          f"checkpoint folder")
     if is_checkpoint(args.model):
-        model, tokenizer, cfg = load_checkpoint(args.model, attentions=args.method == "head")
-        if args.method in ("soft_attention", "supervised") and args.method != cfg.model.method:
-            has = "no word scores of its own (soft_attention = False)" if cfg.model.method == "classifier" \
-                else f"{cfg.model.method} word scores"
+        model, tokenizer, cfg = load_checkpoint(args.model, attentions=args.method == HEAD)
+        method = model_method(cfg.model)
+        if args.method in WORD_SCORING_MODELS and args.method != method:
+            has = "no word scores of its own (soft_attention = False)" if method == CLASSIFIER \
+                else f"{method} word scores"
             raise InputError(f"{args.model}: the model has {has}, not --method {args.method}")
-        net = model.encoder if args.method == "head" else model
+        net = model.encoder if args.method == HEAD else model
     else:
         net, tokenizer, cfg = load_encoder(args.model, attentions=True), load_tokenizer(args.model), None
-    if args.method == "head":
+    if args.method == HEAD:
         layers, heads = layer_head_counts(net)
         for flag, value, count in (("--layer", args.layer, layers), ("--head", args.head, heads)):
             if not 0 <= value < count:
@@ -124,33 +126,30 @@ def _progress(args: argparse.Namespace, total: int):
 
 def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[list[float]], dict]:
     """The scores, and what made them (for the Parquet metadata)."""
-    import torch
-
     from zs_core.attribution import ig_word_scores, lime_word_scores
     from zs_core.batching import encode
     from zs_core.config import EvalConfig
+    from zs_core.encoders import pick_device
     from zs_core.evaluation import random_scores
-    from zs_core.scores import head_word_scores, predict
+    from zs_core.scores import head_word_scores, model_scores
 
     meta = {"method": args.method, "model": args.model, "split": args.split, "seed": args.seed}
-    if args.method == "random":
+    if args.method == RANDOM:
         return random_scores(sentences)[1], meta
-    if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {args.device}: no CUDA device here")
+    device = pick_device(args.device)
     net, tokenizer, cfg = load_model(args)
     data_cfg, eval_cfg = (cfg.data, cfg.eval) if cfg is not None else (DataConfig(), EvalConfig())
     max_len = args.max_seq_length or data_cfg.max_seq_length
     lowercase = data_cfg.lowercase if args.lowercase is None else args.lowercase
     batch_size = args.batch_size or eval_cfg.per_device_eval_batch_size
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     items, truncated = encode(sentences, tokenizer, max_len, lowercase=lowercase)
     if truncated:
         print(f"warning: {truncated} words cut off by max_seq_length {max_len} score 0", file=sys.stderr)
     net.to(device)
     meta.update(max_seq_length=max_len, lowercase=lowercase, truncated_words=truncated)
-    if args.method in ("soft_attention", "supervised"):
-        return predict(net, items, tokenizer, batch_size, device)[1], meta
-    if args.method == "head":
+    if args.method in WORD_SCORING_MODELS:
+        return model_scores(net, items, tokenizer, batch_size, device).words, meta
+    if args.method == HEAD:
         meta.update(layer=args.layer, head=args.head, pooling=args.pooling)
         return head_word_scores(net, items, tokenizer, args.layer, args.head, args.pooling, batch_size,
                                 device), meta
@@ -192,10 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.smoke_test:
             if args.data or args.data_dir or args.limit:
                 raise InputError("--smoke-test uses wnut16 (8 test sentences); leave out the data arguments")
-            args.model = args.model or ("tiny-random" if args.method == "random" else None)
+            args.model = args.model or ("tiny-random" if args.method == RANDOM else None)
             args.output = args.output or str(Path(tmp) / "preds.tsv")
             args.lime_samples = args.lime_samples or SMOKE_LIME_SAMPLES
-            if SEED_METHODS.get(args.method, args.method) == "head":
+            if SEED_METHODS.get(args.method, args.method) == HEAD:
                 args.layer, args.head = args.layer or 0, args.head or 0
         check_args(args)
         args.lime_samples = args.lime_samples or 4096

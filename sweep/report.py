@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from sweep.common import Parser, cli
-from zs_core.errors import InputError
+from sweep.leaderboard import model_label
+from zs_core.errors import InputError, error_line
 from zs_core.files import write_text_atomic
-from zs_core.report_data import model_label
+from zs_core.protocol import DEFAULT_METRIC, TOK_F1, TOK_MAP, on_dev, on_test
 
 BOARD, CURVES, HEADS, SWEEP_YAML = "leaderboard.parquet", "curves.parquet", "heads.parquet", "sweep.yaml"
 HIDDEN_METRICS = ("n_sentences", "truncated_words")
@@ -60,7 +61,7 @@ def read_parquet(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot be read as Parquet ({str(err).strip().splitlines()[0]})") from None
+        raise InputError(f"{path}: cannot be read as Parquet ({error_line(err)})") from None
 
 
 def read_sweep_yaml(folder: Path) -> dict:
@@ -116,14 +117,13 @@ def _short(text: str, most: int = 48) -> str:
 
 def examples_part(folder: Path, doc: dict, board: pd.DataFrame, args, scans: list[Path]) -> dict:
     """{"note": why there are none} or the checkpoint, its label, notes and the shaded sentences."""
-    from zs_core.config import DATA_SOURCE
-    from zs_core.config import data_config
-    from zs_core.report_data import best_checkpoint, example_scores, shaded
+    from sweep.models import best_checkpoint
+    from sweep.report_data import example_scores, shaded
+    from zs_core.config import DATA_SOURCE, data_config
 
     if args.examples <= 0:
         return {"note": "Examples: none asked for (--examples 0)."}
-    tune = doc.get("tune") or {}
-    checkpoint = best_checkpoint(folder, board, tune.get("metric", "dev/sent_f1"), tune.get("mode", "max"))
+    checkpoint = best_checkpoint(folder)
     if checkpoint is None or "data" not in doc:
         why = "no kept checkpoint was found" if checkpoint is None else f"{SWEEP_YAML} names no data"
         return {"note": f"Examples skipped: {why}."}
@@ -150,7 +150,7 @@ def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
 
     board, doc = read_parquet(folder / BOARD), read_sweep_yaml(folder)
     tune = doc.get("tune") or {}
-    metric, mode = tune.get("metric", "dev/sent_f1"), tune.get("mode", "max")
+    metric, mode = tune.get("metric", DEFAULT_METRIC), tune.get("mode", "max")
     search = list(doc.get("search") or {})
     if metric in board:
         board = board.sort_values(metric, ascending=mode == "min", na_position="last")
@@ -164,7 +164,8 @@ def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
     baseline = random_row[metric].iloc[0] if metric in random_row and len(random_row) else None
     by_config, grouped = folder / "leaderboard_by_config.parquet", None
     if search and by_config.is_file():
-        stats = [c for m in (metric, "dev/tok_map", "test/tok_f1", "test/tok_map") for c in (f"{m}_mean", f"{m}_std")]
+        shown = (metric, on_dev(TOK_MAP), on_test(TOK_F1), on_test(TOK_MAP))
+        stats = [c for m in shown for c in (f"{m}_mean", f"{m}_std")]
         grouped = table(read_parquet(by_config), [*search, "n", "seeds", *stats], f"by-config-{index}")
     curves = None
     if (folder / CURVES).is_file():
@@ -206,8 +207,8 @@ def page(title: str, sweeps: list[dict], scans: list[dict]) -> str:
     """The page from sweep/templates/report.html.j2 (autoescaped: every value is text, never markup)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+    from sweep.report_data import MOST_ALPHA, NEGATIVE_RGB, POSITIVE_RGB
     from sweep.report_plots import TOP_CURVES
-    from zs_core.report_data import MOST_ALPHA, NEGATIVE_RGB, POSITIVE_RGB
 
     env = Environment(loader=PackageLoader("sweep", "templates"), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)

@@ -6,42 +6,53 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweep.space import Sweep
+from sweep.leaderboard import FINISHED
+from sweep.space import Sweep, TuneConfig
 from sweep.trial import BEST_AT, trial_config
 from zs_core.checkpoint import STATE_FILE
-from zs_core.config import TuneConfig, build_config
-from zs_core.evaluation import FINISHED
+from zs_core.config import build_config
+from zs_core.errors import error_line
+from zs_core.protocol import model_method, pick, rank_key, rules_for, selection_rule
 
 
+class TrialResult(dict):
+    """A leaderboard row (the dict) and what rides along with it: ``checkpoint`` (the tune.Checkpoint kept as
+    best), ``checkpoints`` (every one Tune still holds), ``curve`` (every dev evaluation) and ``picks`` (one
+    row per selection rule: the evaluation it picks, with that evaluation's dev and test metrics)."""
 
-def leaderboard_rows(grid, sweep: Sweep) -> list[dict]:
-    """One row per trial: status, the full config, the best epoch's dev metrics, checkpoint, seconds.
+    def __init__(self, row: dict):
+        super().__init__(row)
+        self.checkpoint, self.checkpoints, self.curve, self.picks = None, [], None, []
 
-    ``_checkpoint`` (the tune.Checkpoint) and ``_curve`` (every epoch) ride along for the caller to pop.
-    """
+
+def leaderboard_rows(grid, sweep: Sweep) -> list[TrialResult]:
+    """One row per trial: status, the full config, the picked evaluation's dev metrics, checkpoint, seconds."""
     rows = []
     for result in grid:
         run_config = build_config(trial_config(result.config, sweep.fixed, sweep.tune.seeds), "trial")
         config = run_config.flat()
         curve = last_run(result.metrics_dataframe)
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-        row = {"trial_id": trial_id, "method": run_config.model.method, **config, "error": None, "checkpoint": None,
-               **{key: _last(curve, key) for key in ("node_id", "pid", "device", "gpu_ids")}}
+        method = model_method(run_config.model)
+        row = TrialResult({"trial_id": trial_id, "method": method, **config, "error": None, "checkpoint": None,
+                           **{key: _last(curve, key) for key in ("node_id", "pid", "device", "gpu_ids")}})
         row.update(best_epoch_metrics(curve, sweep.tune))
         row["status"] = status(result, curve, config["num_train_epochs"])
         if result.error is not None:
-            row["error"] = first_line(result.error)
+            row["error"] = error_line(result.error, with_type=True)
         elif row["status"] == "NAN":
             row["error"] = _last(curve, "nan_error") or "NaN loss"
         if result.best_checkpoints:  # the best; result.checkpoint is the latest state (the same when it was best)
-            row["_checkpoints"] = [c for c, _ in result.best_checkpoints]
+            row.checkpoints = [c for c, _ in result.best_checkpoints]
             if result.checkpoint is not None:
-                row["_checkpoints"].append(result.checkpoint)
-            row["_checkpoint"] = max(result.best_checkpoints, key=lambda cm: cm[1].get(BEST_AT, -1))[0]
-            row["checkpoint"] = checkpoint_uri(row["_checkpoint"])
+                row.checkpoints.append(result.checkpoint)
+            row.checkpoint = max(result.best_checkpoints, key=lambda cm: cm[1].get(BEST_AT, -1))[0]
+            row["checkpoint"] = checkpoint_uri(row.checkpoint)
         if not curve.empty:
-            keep = [c for c in curve.columns if c.startswith(("dev/", "train/")) or c in ("epoch", "step", "seconds")]
-            row["_curve"] = curve[keep].assign(trial_id=trial_id, seed=config["seed"])
+            keep = [c for c in curve.columns if c.startswith(("dev/", "test/", "train/"))
+                    or c in ("epoch", "step", "seconds")]
+            row.curve = curve[keep].assign(trial_id=trial_id, seed=config["seed"])
+            row.picks = rule_picks(row.curve, method, sweep.tune.rules)
         rows.append(row)
     return rows
 
@@ -58,23 +69,45 @@ def last_run(curve: pd.DataFrame | None) -> pd.DataFrame:
     return curve.iloc[restarts[-1] if restarts else 0:].reset_index(drop=True)
 
 
+def evaluations(curve: pd.DataFrame) -> list[dict]:
+    """A run's dev evaluations, in order, as dicts (the reports that carry an epoch)."""
+    if curve.empty or "epoch" not in curve:
+        return []
+    return curve.dropna(subset=["epoch"]).to_dict("records")
+
+
 def best_epoch_metrics(curve: pd.DataFrame, tune: TuneConfig) -> dict:
-    """The evaluation that was best by the sweep's metric: its (fractional) epoch, step and dev metrics,
-    the seconds of the whole run, and the epochs run."""
+    """The evaluation the sweep's metric picks (zs_core.protocol.pick): its (fractional) epoch, step and dev
+    metrics, the seconds of the whole run, and the epochs run."""
     seconds = float(curve["seconds"].sum()) if "seconds" in curve else None
     out = {"best_epoch": None, "best_step": None, "epochs_run": 0, "seconds": seconds}
-    if curve.empty or tune.metric not in curve or "epoch" not in curve:
+    runs = evaluations(curve)
+    if not runs or tune.metric not in curve:
         return out
-    epochs = curve.dropna(subset=["epoch"])
-    values = epochs[tune.metric].astype(float)
-    out["epochs_run"] = int(epochs["epoch"].max()) if len(epochs) else 0
-    if values.notna().any():
-        best = values.idxmax() if tune.mode == "max" else values.idxmin()
-        out["best_epoch"] = float(epochs.loc[best, "epoch"])
-        if "step" in epochs:
-            out["best_step"] = int(epochs.loc[best, "step"])
-        out.update({c: epochs.loc[best, c] for c in epochs.columns if c.startswith("dev/")})
+    out["epochs_run"] = int(max(r["epoch"] for r in runs))
+    chosen = runs[pick(selection_rule(tune.metric, tune.mode), runs)]
+    if _finite(chosen.get(tune.metric)):
+        out.update(best_epoch=float(chosen["epoch"]), best_step=_int(chosen.get("step")))
+        out.update({k: v for k, v in chosen.items() if k.startswith("dev/")})
     return out
+
+
+def rule_picks(curve: pd.DataFrame, method: str, scored: tuple[str, ...]) -> list[dict]:
+    """One row per selection rule of ``method``: what it picks among the run's evaluations, with that
+    evaluation's dev metrics and, for the rules ``scored`` on test inside the trial, its test metrics."""
+    runs = evaluations(curve)
+    out = []
+    for rule in rules_for(method) if runs else ():
+        chosen = runs[pick(rule, runs)]
+        test = {k: v for k, v in chosen.items() if k.startswith("test/")} if rule.name in scored else {}
+        out.append({"rule": rule.name, "oracle": rule.oracle, "rule_metric": rule.metric,
+                    "epoch": float(chosen["epoch"]), "step": _int(chosen.get("step")),
+                    **{k: v for k, v in chosen.items() if k.startswith("dev/")}, **test})
+    return out
+
+
+def _int(value) -> int | None:
+    return int(value) if _finite(value) else None
 
 
 def status(result, curve: pd.DataFrame, epochs: int) -> str:
@@ -87,26 +120,29 @@ def status(result, curve: pd.DataFrame, epochs: int) -> str:
     return "TERMINATED" if done >= epochs else "STOPPED_EARLY"
 
 
-def select_kept(rows: list[dict], tune: TuneConfig) -> list[dict]:
-    """Keep the best ``keep_top_k`` finished trials' checkpoints; delete the others' from storage, and every
-    trial's latest state (a separate checkpoint, or the resume file inside its best)."""
+def select_kept(rows: list[TrialResult], tune: TuneConfig) -> list[TrialResult]:
+    """Keep the best ``keep_top_k`` finished trials' checkpoints (ranked by the sweep's rule, ties by its
+    tie-break); delete the others' from storage, and every trial's latest state (a separate checkpoint, or
+    the resume file inside its best)."""
     for row in rows:
-        for checkpoint in row.pop("_checkpoints", []):
-            if checkpoint.path != row["_checkpoint"].path and _exists(checkpoint):
+        for checkpoint in row.checkpoints:
+            if checkpoint.path != row.checkpoint.path and _exists(checkpoint):
                 checkpoint.filesystem.delete_dir(checkpoint.path)
-        if row.get("_checkpoint") is not None:
-            state = f"{row['_checkpoint'].path}/{STATE_FILE}"
-            if _exists(row["_checkpoint"], state):
-                row["_checkpoint"].filesystem.delete_file(state)
-        if row.get("_checkpoint") is not None and not _exists(row["_checkpoint"]):  # gone in an earlier pass
-            row["_checkpoint"] = row["checkpoint"] = None
-    ranked = [r for r in rows if r["status"] in FINISHED and r.get("_checkpoint") and _finite(r.get(tune.metric))]
-    ranked.sort(key=lambda r: r[tune.metric], reverse=tune.mode == "max")
+        row.checkpoints = []
+        if row.checkpoint is not None:
+            state = f"{row.checkpoint.path}/{STATE_FILE}"
+            if _exists(row.checkpoint, state):
+                row.checkpoint.filesystem.delete_file(state)
+        if row.checkpoint is not None and not _exists(row.checkpoint):  # gone in an earlier pass
+            row.checkpoint = row["checkpoint"] = None
+    rule = selection_rule(tune.metric, tune.mode)
+    ranked = [r for r in rows if r["status"] in FINISHED and r.checkpoint and _finite(r.get(tune.metric))]
+    ranked.sort(key=lambda r: rank_key(rule, r), reverse=True)
     kept = ranked[: tune.keep_top_k]
     for row in rows:
-        if row.get("_checkpoint") is not None and not any(row is k for k in kept):
-            row["_checkpoint"].filesystem.delete_dir(row["_checkpoint"].path)
-            row["_checkpoint"] = row["checkpoint"] = None
+        if row.checkpoint is not None and not any(row is k for k in kept):
+            row.checkpoint.filesystem.delete_dir(row.checkpoint.path)
+            row.checkpoint = row["checkpoint"] = None
     return kept
 
 
@@ -114,15 +150,6 @@ def checkpoint_uri(checkpoint) -> str:
     """A local path, or ``scheme://path`` for checkpoints in remote storage."""
     kind = checkpoint.filesystem.type_name
     return checkpoint.path if kind == "local" else f"{kind}://{checkpoint.path}"
-
-
-def first_line(error: BaseException) -> str:
-    """The root cause's message on one line (Tune wraps the trial's exception)."""
-    cause = error
-    while getattr(cause, "cause", None) is not None or getattr(cause, "__cause__", None) is not None:
-        cause = getattr(cause, "cause", None) or cause.__cause__
-    lines = [t for t in str(cause).strip().splitlines() if t.strip()]
-    return f"{type(cause).__name__}: {lines[-1].strip() if lines else ''}"[:500]
 
 
 def _exists(checkpoint, path: str | None = None) -> bool:
@@ -140,3 +167,25 @@ def _last(curve: pd.DataFrame, column: str):
 
 def _finite(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def rule_table(rows: list[TrialResult], sweep: Sweep, stamp: dict) -> pd.DataFrame:
+    """rules.parquet: per finished trial and selection rule, the evaluation the rule picks (epoch, step),
+    its dev metrics and (for the rules in tune.rules) its test metrics; trial_id, method, seed and the
+    searched keys say whose pick it is, ``oracle`` whether the rule used token labels."""
+    from sweep.leaderboard import typed
+
+    records = [{"trial_id": row["trial_id"], "method": row["method"], "seed": row["seed"],
+                **{k: row.get(k) for k in sweep.search}, **pick_row, **stamp}
+               for row in rows if row.get("status") in FINISHED for pick_row in getattr(row, "picks", [])]
+    return typed(pd.DataFrame(records)) if records else pd.DataFrame()
+
+
+def rule_summary(picks: pd.DataFrame) -> pd.DataFrame:
+    """Per method and rule: how many trials, and the mean test token F1 (fixed and dev-calibrated) and MAP
+    of the evaluations the rule picks."""
+    from zs_core.protocol import TOK_CAL_F1, TOK_F1, TOK_MAP, on_test
+
+    shown = [c for c in (on_test(TOK_F1), on_test(TOK_CAL_F1), on_test(TOK_MAP)) if c in picks]
+    grouped = picks.groupby(["method", "rule", "oracle"], sort=False)
+    return grouped[shown].mean().assign(n=grouped.size()).reset_index()

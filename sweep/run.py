@@ -1,8 +1,9 @@
 """python -m sweep.run SPACE.yaml: a hyperparameter search as Ray Tune trials, one GPU each.
 
 Writes OUT/<name>/leaderboard.parquet (one row per trial and a random baseline row),
-leaderboard_by_config.parquet (mean, std, n over seeds), curves.parquet (every epoch of every trial)
-and sweep.yaml (the resolved sweep); Tune's own result tree is OUT/<name>/tune, or
+leaderboard_by_config.parquet (mean, std, n over seeds), rules.parquet (one row per trial and selection rule:
+the evaluation it picks, scored on dev and test), curves.parquet (every evaluation of every trial) and
+sweep.yaml (the resolved sweep); Tune's own result tree is OUT/<name>/tune, or
 STORAGE/<name> when tune.storage_path names a shared folder or a URI (s3://, gs://, ...).
 
 On a cluster (``ray start --head`` on one machine, ``ray start --address HEAD:6379`` on the others, then
@@ -25,7 +26,8 @@ from sweep.lock import LOCK_FILE, sweep_lock
 from sweep.space import Sweep, load_sweep, smoke, to_tune_space
 from zs_core.config import build_config
 from zs_core.data import SPLITS, load_splits
-from zs_core.errors import InputError
+from zs_core.errors import InputError, error_line
+from zs_core.protocol import RANDOM, TOK_CAL_F1, TOK_CAL_THRESHOLD, TOK_F1, TOK_MAP, on_dev, on_test
 from zs_core.provenance import limit_notices
 
 # torch, transformers, pandas and Ray are imported where used: bad input is reported in a second.
@@ -106,7 +108,7 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
 
     from sweep.results import leaderboard_rows, select_kept
     from sweep.trial import train_trial
-    from zs_core.train import random_baseline
+    from zs_core.evaluation import random_baseline
 
     url = start_ray(args.address, args.dashboard_host, args.num_cpus)
     print(f"Ray dashboard: {url}", flush=True)
@@ -115,7 +117,7 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
     resources = fit_resources(sweep.tune.resources_per_trial, sweep.tune.max_concurrent)
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, splits=splits, fixed=sweep.fixed, seeds=sweep.tune.seeds,
-                             metric=sweep.tune.metric, mode=sweep.tune.mode), resources)
+                             metric=sweep.tune.metric, mode=sweep.tune.mode, rules=sweep.tune.rules), resources)
     storage, name = tune_location(sweep, out)
     if args.resume:
         tuner = tune.Tuner.restore(f"{storage}/{name}", trainable, resume_unfinished=True,
@@ -126,8 +128,9 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
     rows = leaderboard_rows(grid, sweep)
     kept = select_kept(rows, sweep.tune)
     evaluate_kept(kept, splits, resources)
-    rows.append({"trial_id": "random", "method": "random", "status": "TERMINATED",
-                 **random_baseline(splits, build_config(sweep.fixed, sweep.source))})
+    cfg = build_config(sweep.fixed, sweep.source)
+    rows.append({"trial_id": "random", "method": RANDOM, "status": "TERMINATED",
+                 **random_baseline(splits, cfg.eval.importance_threshold, cfg.eval.top_count)})
     write_results(rows, sweep, out, args.command)
     ray.shutdown()  # with --address this only disconnects
 
@@ -180,7 +183,7 @@ def evaluate_kept(kept: list[dict], splits, resources: dict) -> None:
 
     if not kept:
         return
-    jobs = [(row["_checkpoint"], row.get("dev/tok_cal_threshold")) for row in kept]
+    jobs = [(row.checkpoint, row.get(on_dev(TOK_CAL_THRESHOLD))) for row in kept]
     if resources.get("gpu"):
         task = ray.remote(num_cpus=resources.get("cpu", 1), num_gpus=resources["gpu"])(evaluate_on_test)
         splits_ref = ray.put(splits)
@@ -195,20 +198,25 @@ def write_results(rows: list[dict], sweep: Sweep, out: Path, command: str) -> No
     import pandas as pd
 
     from sweep.leaderboard import by_config, top_table, typed, write_parquet
+    from sweep.results import rule_summary, rule_table
 
     stamp = provenance(command, sweep.data, SPLITS)
-    curves = [r.pop("_curve") for r in rows if "_curve" in r]
-    for row in rows:
-        row.pop("_checkpoint", None)
+    curves = [r.curve for r in rows if getattr(r, "curve", None) is not None]
     frame = typed(pd.DataFrame([{**row, **stamp} for row in rows]))
     write_parquet(frame, out / "leaderboard.parquet")
     write_parquet(by_config(frame), out / "leaderboard_by_config.parquet")
     if curves:
         write_parquet(pd.concat(curves, ignore_index=True), out / "curves.parquet")
-    shown = ["trial_id", "status", "seed", *sweep.search, "best_epoch", sweep.tune.metric, "dev/tok_map",
-             "dev/tok_cal_f1", "test/tok_f1", "test/tok_cal_f1", "test/tok_map"]
+    picks = rule_table(rows, sweep, stamp)
+    if not picks.empty:
+        write_parquet(picks, out / "rules.parquet")
+    shown = ["trial_id", "status", "seed", *sweep.search, "best_epoch", sweep.tune.metric, on_dev(TOK_MAP),
+             on_dev(TOK_CAL_F1), on_test(TOK_F1), on_test(TOK_CAL_F1), on_test(TOK_MAP)]
     print(f"\nTop 10 by {sweep.tune.metric} ({sweep.tune.mode}):")
     print(top_table(frame, sweep.tune.metric, sweep.tune.mode, shown))
+    if not picks.empty:
+        print("\nWhat each selection rule picks (test, mean over finished trials; oracle_* use token labels):")
+        print(rule_summary(picks).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"\nwrote {out / 'leaderboard.parquet'} ({len(frame)} rows) and {out / 'leaderboard_by_config.parquet'}")
 
 
@@ -220,7 +228,7 @@ def _filesystem(uri: str):
     try:
         return FileSystem.from_uri(uri)
     except (ArrowException, ValueError, OSError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = error_line(err)
         raise InputError(f"tune.storage_path: cannot open {uri!r} ({reason}); expected a folder or a URI "
                          f"pyarrow can open, e.g. s3://bucket/sweeps") from None
 

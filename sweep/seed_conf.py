@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from sweep.common import Parser
 from zs_core.config import DATASETS, RunConfig, build_config
 from zs_core.datasets import SEED_DATASET_NAMES
-from zs_core.errors import InputError
+from zs_core.errors import InputError, error_line
 
 STAGES = ("train", "predict", "evaluate")
 PLACEHOLDERS = ("method", "experiment_name", "model_name", "dataset_name", "datetime")
@@ -31,8 +31,8 @@ RESULT_KEYS = ("eval_results_filename", "eval_results_filaname")  # the seed spe
 # sweep.predict's argparse destination <- the prediction conf's key (the command line wins)
 PREDICT_KEYS = {"model": "model_path", "split": "dataset_split", "layer": "attn_layer_id", "head": "attn_head_id",
                 "seed": "seed", "batch_size": "per_device_eval_batch_size", "max_seq_length": "max_seq_length",
-                "lowercase": "lowercase", "lime_samples": "lime_num_samples", "lime_replace": "lime_mask_string_use_pad",
-                "method": "method"}
+                "lowercase": "lowercase", "lime_samples": "lime_num_samples",
+                "lime_replace": "lime_mask_string_use_pad", "method": "method"}
 INT_ARGS = ("layer", "head", "seed", "batch_size", "max_seq_length", "lime_samples")
 # The seed's own defaults for keys a .conf may omit (its code read them with config_dict.get(key, default)).
 SEED_DEFAULTS = {"soft_attention": False, "square_attention": False, "soft_attention_alpha": 0.0,
@@ -64,7 +64,7 @@ def read_seed_conf(path: str | Path) -> dict[str, str]:
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as err:
-        raise InputError(f"{path}: not an INI file ({str(err).splitlines()[0]})") from None
+        raise InputError(f"{path}: not an INI file ({error_line(err)})") from None
     if not parser.has_section("config"):
         raise InputError(f"{path}: expected a [config] section")
     return {key: value.strip() for key, value in parser.items("config")}

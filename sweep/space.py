@@ -2,28 +2,70 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from sweep.common import with_data_root
 from sweep.seed_conf import sweep_doc
-from zs_core.config import (BUILTIN_ENCODERS, DATA_SOURCE, KEYS, DataConfig, TuneConfig, build_config, data_config,
-                            flat_kind, validated)
-
+from zs_core.config import (
+    BUILTIN_ENCODERS,
+    DATA_SOURCE,
+    KEYS,
+    DataConfig,
+    Stage,
+    build_config,
+    data_config,
+    flat_kind,
+    validated,
+)
 from zs_core.errors import InputError
+from zs_core.protocol import DEFAULT_METRIC, RULE_NAMES, model_method, selectable
 
 TOP_KEYS = ("name", "data", "fixed", "search", "tune")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint", "grid")
 # Which key types each distribution may sample (randint's high is exclusive, as in Tune).
+DECIDE_METHOD = ("is_seq_class", "soft_attention", "zero_shot_head")  # the keys behind a trial's method
 NUMERIC_FOR = {"uniform": ("float",), "loguniform": ("float",), "randint": ("int", "float")}
-# What a trial reports each epoch: the metrics a sweep may select on.
-REPORTED = ("epoch", "step", "train/loss", "train/sentences_per_s", "seconds")
-SENTENCE = ("precision", "recall", "f1", "accuracy")
-TOKEN = ("precision", "recall", "f1", "f05", "map", "auroc", "corr")
-TOKEN_CAL = ("precision", "recall", "f1", "f05", "threshold")
+
+
+class TuneConfig(Stage):
+    """A sweep's Tune settings (the tune: block); used by sweep.run only."""
+    metric: str = DEFAULT_METRIC          # reported at every dev evaluation; model selection by this
+    mode: Literal["max", "min"] = "max"
+    num_samples: PositiveInt = 1          # sampled configurations (each run once per seed)
+    searcher: Literal["optuna", "random", "grid"] = "optuna"  # optuna = TPE
+    scheduler: Literal["asha", "fifo"] = "asha"  # asha: early stopping by epoch; fifo: none
+    grace_period: PositiveInt = 1         # ASHA: epochs before a trial may be stopped
+    reduction_factor: int = Field(3, ge=2)  # ASHA
+    max_concurrent: NonNegativeInt = 0    # 0 = as many as resources allow
+    seeds: tuple[NonNegativeInt, ...] = Field((15,), min_length=1)  # every configuration runs once per seed
+    resources_per_trial: dict[Literal["gpu", "cpu"], float] = {"gpu": 1}
+    keep_top_k: NonNegativeInt = 3        # trials that keep their best checkpoint and are scored on test
+    storage_path: str | None = Field(None, min_length=1)  # Tune's result tree: a shared folder or a URI
+    reuse_actors: bool = True             # a trial process runs trial after trial (false: a fresh one each)
+    # the selection rules (zs_core.protocol.RULES) whose picks each trial also scores on test: rules.parquet;
+    # [] = none (only the kept trials are scored on test, at tune.metric's pick)
+    rules: tuple[Literal[RULE_NAMES], ...] = RULE_NAMES  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seeds_as_tuple(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            return {**values, **{k: tuple(values[k]) for k in ("seeds", "rules") if isinstance(values.get(k), list)}}
+        return values
+
+    @model_validator(mode="after")
+    def _distinct_seeds_and_resources(self) -> TuneConfig:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("tune.seeds: expected distinct seeds")
+        if any(v < 0 for v in self.resources_per_trial.values()):
+            raise ValueError("tune.resources_per_trial: counts must be 0 or more")
+        return self
 
 
 @dataclass(frozen=True)
@@ -77,7 +119,7 @@ def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | Non
         raise InputError(f"{source}: seed: give the seeds as tune.seeds, e.g. tune: {{seeds: [1, 2, 3]}}")
     _check_model(fixed.get("model_name"), source)
     for key, spec in search.items():
-        check_distribution(key, spec, source)
+        check_distribution(key, spec, source, fixed)
         if key in fixed:
             raise InputError(f"{source}: search.{key}: also set in fixed; give it in one place")
     tune = validated(TuneConfig, doc.get("tune") or {}, source, prefix="tune.")
@@ -99,7 +141,10 @@ def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | Non
     return sweep
 
 
-def check_distribution(key: str, spec: Any, source: str) -> None:
+def check_distribution(key: str, spec: Any, source: str, fixed: dict[str, Any] | None = None) -> None:
+    """One search key's distribution, by the allow-list; each value it can take must make a valid config with
+    the sweep's ``fixed`` settings."""
+    fixed = fixed or {}
     where = f"{source}: search.{key}"
     if key not in KEYS:
         raise InputError(f"{where}: unknown config key; expected one of: {', '.join(sorted(KEYS))}")
@@ -113,7 +158,7 @@ def check_distribution(key: str, spec: Any, source: str) -> None:
         raise InputError(f"{where}: {dist} expects a non-empty list, got {args!r}")
     if dist in ("choice", "grid"):
         for value in args:
-            build_config({key: value}, where)
+            build_config({**fixed, key: value}, where)
         return
     kind = flat_kind(key)
     if kind not in NUMERIC_FOR[dist]:
@@ -129,7 +174,7 @@ def check_distribution(key: str, spec: Any, source: str) -> None:
         raise InputError(f"{where}: loguniform needs low > 0, got {low}")
     if dist == "randint" and not (isinstance(low, int) and isinstance(high, int)):
         raise InputError(f"{where}: randint expects whole numbers [low, high), got {args!r}")
-    build_config({key: low}, where)
+    build_config({**fixed, key: low}, where)
 
 
 def to_tune_space(search: dict[str, dict[str, Any]], grid: bool = False) -> dict[str, Any]:
@@ -148,16 +193,13 @@ def to_tune_space(search: dict[str, dict[str, Any]], grid: bool = False) -> dict
     return space
 
 
-def reported_metrics(sweep: Sweep) -> set[str]:
-    """The metrics every trial of this sweep reports (token metrics only when all use soft attention)."""
-    keys = set(REPORTED) | {f"dev/sent_{k}" for k in SENTENCE}
-    soft = build_config(sweep.fixed, sweep.source).model.soft_attention
-    searched = sweep.search.get("soft_attention")
-    if searched:
-        soft = all(bool(v) for v in next(iter(searched.values())))
-    if soft:
-        keys |= {f"dev/tok_{k}" for k in TOKEN} | {f"dev/tok_cal_{k}" for k in TOKEN_CAL}
-    return keys
+def reported_metrics(sweep: Sweep) -> list[str]:
+    """The metrics every trial of this sweep reports at each dev evaluation: zs_core.protocol.selectable over
+    the methods its configurations can have (every combination of the searched keys that decide a method)."""
+    searched = {k: next(iter(spec.values())) for k, spec in sweep.search.items() if k in DECIDE_METHOD}
+    methods = {model_method(build_config({**sweep.fixed, **dict(zip(searched, combo))}, sweep.source).model)
+               for combo in itertools.product(*searched.values())}
+    return selectable(sorted(methods))
 
 
 def smoke(sweep: Sweep) -> Sweep:
@@ -188,7 +230,8 @@ def _override(doc: dict, item: str, source: str) -> None:
     if dot and section in ("tune", "data"):
         doc[section] = {**(doc.get(section) or {}), sub: value}
         # naming the data replaces the other way of naming it (a named dataset has its own labels)
-        replaced = {"dir": ("dataset", "seed_dataset", "root"), "dataset": ("dir", "positive_labels", "seed_dataset", "root"),
+        replaced = {"dir": ("dataset", "seed_dataset", "root"),
+                    "dataset": ("dir", "positive_labels", "seed_dataset", "root"),
                     "seed_dataset": ("dataset", "dir", "positive_labels")}
         for other in replaced.get(sub, ()) if section == "data" else ():
             doc["data"].pop(other, None)
@@ -203,7 +246,8 @@ def _override(doc: dict, item: str, source: str) -> None:
 
 def _check_model(name: Any, source: str) -> None:
     """A fixed encoder must exist before anything starts (a searched one fails in its own trial)."""
-    if isinstance(name, str) and name not in BUILTIN_ENCODERS and not (Path(name).expanduser() / "config.json").is_file():
+    folder = Path(name).expanduser() if isinstance(name, str) else None
+    if folder is not None and name not in BUILTIN_ENCODERS and not (folder / "config.json").is_file():
         raise InputError(f"{source}: fixed.model_name: {name!r} is not a Hugging Face model folder; "
                          f"expected {', '.join(BUILTIN_ENCODERS)} or a folder holding config.json")
 

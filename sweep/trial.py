@@ -9,14 +9,15 @@ from typing import Any
 import torch
 
 from sweep.common import quiet_libraries
-
 from zs_core.batching import encode
 from zs_core.checkpoint import load_checkpoint, load_train_state, save_checkpoint
 from zs_core.config import build_config
 from zs_core.data import Sentence
-from zs_core.encoders import load_tokenizer
+from zs_core.encoders import load_tokenizer, pick_device
 from zs_core.model import build_model
-from zs_core.train import NonFiniteLoss, TrainState, evaluate, train
+from zs_core.protocol import RULE_NAMES, TRUNCATED, model_method, on_test, rules_for, selection_rule
+from zs_core.state import TrainState
+from zs_core.train import NonFiniteLoss, evaluate, train
 
 SEED_INDEX = "__trial_index__"  # set by Tune's Repeater: which of the sweep's seeds this trial runs
 BEST_AT = "best_at_step"  # Tune's checkpoint score: the step of an improvement, -1 otherwise (keeps the best)
@@ -37,65 +38,56 @@ def use_trial_threads() -> None:
         torch.set_num_threads(int(threads))
 
 
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def improved(value: float, best: float | None, mode: str) -> bool:
-    """Is ``value`` better than ``best``? A NaN is never better; anything beats no value yet."""
-    if value is None or not math.isfinite(value):
-        return best is None
-    if best is None or not math.isfinite(best):
-        return True
-    return value > best if mode == "max" else value < best
-
-
 def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed: dict[str, Any],
-                seeds: tuple[int, ...], metric: str, mode: str) -> None:
+                seeds: tuple[int, ...], metric: str, mode: str, rules: tuple[str, ...] = RULE_NAMES) -> None:
     """One configuration and seed: train, report each dev evaluation with a checkpoint of the latest state.
 
-    Every checkpoint holds the model and, to resume the run, its TrainState and best so far; Tune keeps the
-    best one (by ``BEST_AT``: the step of the latest improvement, -1 when an evaluation did not improve) and
-    the latest. A retried trial, or an unfinished one after ``--resume``, goes on from its latest checkpoint
-    (``tune.get_checkpoint()``), so on CPU it ends with an uninterrupted run's numbers. A NaN or infinite
-    loss ends the trial with one report carrying ``nan_loss: 1``.
+    Every checkpoint holds the model and, to resume the run, its TrainState (with each rule's pick so far);
+    Tune keeps the best one by the sweep's metric (``BEST_AT``: the step when the evaluation became the
+    metric's pick, -1 otherwise) and the latest. The selection rules named in ``rules`` are tracked too, and
+    their picks scored on test inside the trial (zs_core.train). A retried trial, or an unfinished one after
+    ``--resume``, goes on from its latest checkpoint (``tune.get_checkpoint()``), so on CPU it ends with an
+    uninterrupted run's numbers. A NaN or infinite loss ends the trial with one report carrying ``nan_loss: 1``.
     """
     import ray
     from ray import tune
 
     use_trial_threads()
     quiet_libraries()
-    # where it ran: torch's device comes from torch (device()), not from the GPUs Ray granted (gpu_ids)
-    node = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": device(),
+    device = pick_device()
+    # where it ran: torch's device comes from torch, not from the GPUs Ray granted (gpu_ids)
+    node = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": device,
             "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids())}
     cfg = build_config(trial_config(config, fixed, seeds), "trial config")
     tokenizer = load_tokenizer(cfg.model.model_name)
-    model, state, best = resume_point(tune.get_checkpoint())
+    model, state = resume_point(tune.get_checkpoint())
     if model is None:
         model = build_model(cfg.model, cfg.train.seed)
+    selection = selection_rule(metric, mode)
+    tracked = [r for r in rules_for(model_method(cfg.model)) if r.name in rules and r.name != selection.name]
     try:
-        for metrics in train(cfg, model, tokenizer, splits, device(), state):
-            metrics = {**metrics, **node, "nan_loss": 0, BEST_AT: -1}
-            if improved(metrics.get(metric, float("nan")), best.get("value"), mode):
-                best = {"value": metrics.get(metric), "best_epoch": metrics["epoch"], "best_step": metrics["step"]}
-                metrics.update(best_epoch=metrics["epoch"], best_step=metrics["step"], **{BEST_AT: metrics["step"]})
+        for metrics in train(cfg, model, tokenizer, splits, device, state, [selection, *tracked],
+                             score_test=bool(tracked)):
+            best = state.picks[selection.name]
+            metrics = {**metrics, **node, "nan_loss": 0, "best_epoch": best["epoch"], "best_step": best["step"],
+                       BEST_AT: metrics["step"] if best["step"] == metrics["step"] else -1}
             with tempfile.TemporaryDirectory() as tmp:
-                save_checkpoint(os.path.join(tmp, "model"), model, tokenizer, cfg, state=state, best=best)
+                save_checkpoint(os.path.join(tmp, "model"), model, tokenizer, cfg, state=state)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(os.path.join(tmp, "model")))
     except NonFiniteLoss as err:
         tune.report({metric: float("nan"), **node, "nan_loss": 1, "nan_error": str(err)})
 
 
-def resume_point(checkpoint) -> tuple[Any, TrainState, dict]:
-    """(model with the checkpoint's weights, its TrainState, best so far), or (None, a fresh state, {})."""
+def resume_point(checkpoint) -> tuple[Any, TrainState]:
+    """(model with the checkpoint's weights, its TrainState), or (None, a fresh state)."""
     if checkpoint is None:
-        return None, TrainState(), {}
+        return None, TrainState()
     with checkpoint.as_directory() as folder:
-        saved = load_train_state(folder)
-        if saved is None:
-            return None, TrainState(), {}
+        state = load_train_state(folder)
+        if state is None:
+            return None, TrainState()
         model, _, _ = load_checkpoint(folder)
-    return model, *saved
+    return model, state
 
 
 def evaluate_on_test(checkpoint, splits: dict[str, list[Sentence]], threshold: float | None) -> dict[str, float]:
@@ -108,10 +100,11 @@ def evaluate_on_test(checkpoint, splits: dict[str, list[Sentence]], threshold: f
     quiet_libraries()
     with checkpoint.as_directory() as folder:
         model, tokenizer, cfg = load_checkpoint(folder)
-    model.to(device())
+    device = pick_device()
+    model.to(device)
     items, truncated = encode(splits["test"], tokenizer, cfg.data.max_seq_length, lowercase=cfg.data.lowercase)
     if threshold is not None and not math.isfinite(threshold):
         threshold = None
-    metrics = evaluate(model, items, splits["test"], tokenizer, cfg, device(), threshold, calibrate=False)
-    metrics["truncated_words"] = truncated
-    return {f"test/{k}": v for k, v in metrics.items()}
+    metrics = evaluate(model, items, splits["test"], tokenizer, cfg, device, threshold, calibrate=False)
+    metrics[TRUNCATED] = truncated
+    return {on_test(k): v for k, v in metrics.items()}

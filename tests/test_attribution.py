@@ -11,14 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from zs_core.attribution import (PositiveProbability, ig_piece_scores, ig_word_scores, lime_masks,
-                                 lime_word_scores, removed_ids)
+from zs_core.attribution import (
+    PositiveProbability,
+    ig_piece_scores,
+    ig_word_scores,
+    lime_masks,
+    lime_word_scores,
+    removed_ids,
+)
 from zs_core.batching import NO_WORD, collate, encode
 from zs_core.checkpoint import load_checkpoint
 from zs_core.config import DataConfig
 from zs_core.data import load_splits
 from zs_core.errors import InputError
-from zs_core.scores import predict
+from zs_core.scores import model_scores
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +95,7 @@ def test_lime_replaces_whole_words_by_the_mask_token_and_never_special_tokens(ta
 def test_lime_and_soft_attention_rank_the_marker_first(task, marker_task):
     model, tokenizer, test, items = task
     lime = lime_word_scores(model, items[:20], tokenizer, n_samples=96, perturbations_per_eval=96, seed=0)
-    _, soft = predict(model, items, tokenizer, 64)
+    soft = model_scores(model, items, tokenizer, 64).words
     assert marker_first(test[:20], lime, marker_task["marker"]) >= 0.8
     assert marker_first(test, soft, marker_task["marker"]) >= 0.8
 

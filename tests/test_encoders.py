@@ -4,8 +4,14 @@ import json
 import pytest
 import torch
 
-from zs_core.encoders import (freeze_layers, layer_head_counts, load_encoder, load_tokenizer, minilm_path,
-                              tiny_random_encoder)
+from zs_core.encoders import (
+    freeze_layers,
+    layer_head_counts,
+    load_encoder,
+    load_tokenizer,
+    minilm_path,
+    tiny_random_encoder,
+)
 from zs_core.errors import InputError
 
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 from transformers import FNetConfig, FNetModel, RobertaConfig, RobertaModel
 
-from sweep.heads import kept_checkpoints, main, model_rows, resolve_models
+from sweep.heads import main, model_rows
+from sweep.models import kept_checkpoints, resolve_models
 from zs_core.checkpoint import save_checkpoint
 from zs_core.config import DataConfig, build_config
 from zs_core.data import load_splits

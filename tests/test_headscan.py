@@ -3,12 +3,12 @@ over transformers' own output_attentions (one head at a time, sklearn per senten
 import numpy as np
 import pytest
 import torch
+from reference_metrics import token_metrics
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from zs_core.batching import encode
 from zs_core.evaluation import method_rows
 from zs_core.headscan import MAX_CELLS, HeadAccumulator, encode_in_chunks, length_batches, scan_split, threshold_grid
-from zs_core.metrics import token_metrics
 
 POOLINGS = ("received", "cls")
 

@@ -9,8 +9,14 @@ from torch import nn
 from zs_core.batching import collate, encode
 from zs_core.config import ModelConfig
 from zs_core.data import Sentence
-from zs_core.model import (FirstTokenHead, SoftAttentionHead, ZeroShotClassifier, attention_losses, build_model,
-                           end_tokens)
+from zs_core.model import (
+    FirstTokenHead,
+    SoftAttentionHead,
+    ZeroShotClassifier,
+    attention_losses,
+    build_model,
+    end_tokens,
+)
 
 OFF = ModelConfig(soft_attention_alpha=0.0, soft_attention_gamma=0.0, soft_attention_beta=0.0, zero_delta=0.0)
 

@@ -1,15 +1,11 @@
-"""zs_core.report_data's pure parts: model labels, word colours, line wrapping, the shaded example rows, the
-checkpoint shown from a hand-made leaderboard and the head choice from hand-made heads.parquet rows."""
-import subprocess
-import sys
-
+"""sweep.report_data's pure parts: model labels, word colours, line wrapping, the shaded example rows and the
+head choice from hand-made heads.parquet rows."""
 import pandas as pd
 import pytest
 
+from sweep.leaderboard import model_label
+from sweep.report_data import Examples, HeadChoice, choose_head, chunks, head_from_files, scale, shade, shaded
 from zs_core.data import Sentence
-from zs_core.checkpoint import CONFIG_FILE, HEAD_FILE
-from zs_core.report_data import (Examples, HeadChoice, best_checkpoint, chunks, choose_head, head_from_files,
-                                 model_label, scale, shade, shaded)
 
 TRIAL = "/runs/fce/final/tune/train_trial_0e5cf_00000_0_seed=9_2026-11-25_17-59-45"
 
@@ -31,13 +27,6 @@ TRIAL = "/runs/fce/final/tune/train_trial_0e5cf_00000_0_seed=9_2026-11-25_17-59-
 ])
 def test_model_label(given, label):
     assert model_label(given) == label
-
-
-def test_report_data_imports_neither_ray_nor_sweep():
-    code = ("import sys, zs_core.report_data; bad = [m for m in sys.modules if m.split('.')[0] in ('ray', 'sweep')];"
-            " print(bad); sys.exit(bool(bad))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_scale_runs_from_the_lowest_score_or_from_zero_when_signed():
@@ -138,23 +127,3 @@ def test_head_from_files_names_the_file(checkpoint, tmp_path):
     choice = head_from_files([first, second], checkpoint, "minilm", False)
     assert choice == HeadChoice(1, 1, "received", f"best test MAP (0.200) in {second}, scanned on this checkpoint")
     assert head_from_files([], checkpoint, "minilm", True) is None
-
-
-def test_best_checkpoint_is_the_best_finished_trial_that_kept_one(tmp_path):
-    def fake(path):  # what is_checkpoint looks for
-        path.mkdir(parents=True)
-        (path / CONFIG_FILE).write_text("{}")
-        (path / HEAD_FILE).write_bytes(b"")
-        return path
-
-    kept = fake(tmp_path / "tune" / "train_trial_0e5cf_00001_1_seed=2_2026-11-25" / "checkpoint_000000")
-    moved = fake(tmp_path / "tune" / "train_trial_0e5cf_00002_2_seed=3_2026-11-25" / "checkpoint_000000")
-    board = pd.DataFrame({
-        "trial_id": ["0e5cf_00000", "0e5cf_00001", "0e5cf_00002", "0e5cf_00003", "random"],
-        "status": ["ERROR", "TERMINATED", "STOPPED_EARLY", "TERMINATED", "TERMINATED"],
-        "dev/sent_f1": [0.99, 0.50, 0.70, 0.90, 0.95],
-        "checkpoint": [str(kept), str(kept), "/elsewhere/checkpoint_000000", "/gone/checkpoint_000000", None]})
-    # 00000 failed, 00003's checkpoint is gone; 00002's recorded path moved but its trial id is found below
-    assert best_checkpoint(tmp_path, board, "dev/sent_f1", "max") == moved
-    assert best_checkpoint(tmp_path, board, "dev/sent_f1", "min") == kept
-    assert best_checkpoint(tmp_path, board.drop(columns=["checkpoint"]), "dev/sent_f1", "max") is None

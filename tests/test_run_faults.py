@@ -4,17 +4,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sweep.results import first_line, last_run, status
-from sweep.trial import improved
+from sweep.results import last_run, status
+from zs_core.errors import error_line
 
 # run_sweep, write_space, board, trials, trial_states and repo_root are conftest fixtures
-
-
-def test_improved_never_prefers_a_nan():
-    nan = float("nan")
-    assert improved(0.5, None, "max") and improved(0.6, 0.5, "max") and not improved(0.4, 0.5, "max")
-    assert improved(0.4, 0.5, "min") and improved(nan, None, "max") and improved(0.1, nan, "max")
-    assert not improved(nan, 0.5, "max") and not improved(float("inf"), 0.5, "max")
 
 
 def test_last_run_keeps_the_epochs_after_a_restart():
@@ -24,7 +17,7 @@ def test_last_run_keeps_the_epochs_after_a_restart():
     assert len(last_run(with_nan)) == 2 and last_run(None).empty
 
 
-def test_status_and_first_line():
+def test_status_and_error_line():
     class Result:
         error = None
 
@@ -39,7 +32,9 @@ def test_status_and_first_line():
         except FileNotFoundError as inner:
             raise RuntimeError("Traceback ...") from inner
     except RuntimeError as outer:
-        assert first_line(outer) == "FileNotFoundError: /x"
+        assert error_line(outer, with_type=True) == "FileNotFoundError: no such folder"
+    remote = RuntimeError("Traceback (most recent call last):\n  File x\nValueError: the real reason")
+    assert error_line(remote) == "ValueError: the real reason" and error_line(ValueError()) == "ValueError"
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,14 @@
-"""zs_core.scores: every head's word scores against transformers' own output_attentions, predict, random."""
+"""zs_core.scores: every head's word scores against transformers' own output_attentions, model_scores."""
 import numpy as np
 import pytest
 import torch
 
-from zs_core.batching import encode
+from zs_core.batching import collate, encode
 from zs_core.config import ModelConfig
 from zs_core.data import Sentence
 from zs_core.encoders import load_encoder
 from zs_core.model import build_model
-from zs_core.scores import head_piece_scores, iter_head_scores, predict, scored_mask
+from zs_core.scores import head_piece_scores, iter_head_scores, model_scores
 
 SENTENCES = [
     ("@paulwalk", "loves", "#hashtag", "tokenization"),
@@ -95,11 +95,7 @@ def test_sdpa_encoder_is_refused(tokenizer):
         next(iter_head_scores(encoder, items, tokenizer, 1))
 
 
-def test_scored_mask():
-    assert scored_mask(torch.tensor([[-1, 0, 0, 1, -1]])).tolist() == [[False, True, True, True, False]]
-
-
-# --- predict ------------------------------------------------------------------------------------
+# --- model_scores ------------------------------------------------------------------------------------
 
 def tiny(soft_attention: bool):
     cfg = ModelConfig(model_name="tiny-random", soft_attention=soft_attention, attention_evidence_size=8,
@@ -110,7 +106,7 @@ def tiny(soft_attention: bool):
 def test_predict_word_scores_in_item_order(tokenizer):
     model = tiny(True)
     items, _ = encode([sent(w) for w in SENTENCES], tokenizer, 128)
-    probs, words = predict(model, items, tokenizer, batch_size=2)
+    probs, words, _ = model_scores(model, items, tokenizer, batch_size=2)
     assert not model.training
     assert [len(w) for w in words] == [len(s) for s in SENTENCES]
     for i, words_i in enumerate(SENTENCES):
@@ -128,11 +124,27 @@ def test_predict_word_scores_in_item_order(tokenizer):
 def test_predict_cut_off_words_score_zero(tokenizer):
     items, truncated = encode([sent(SENTENCES[2])], tokenizer, 6)  # [CLS] un ##bel ##ie ##va [SEP]
     assert truncated == 8
-    _, (words,) = predict(tiny(True), items, tokenizer, batch_size=4)
+    _, (words,), _ = model_scores(tiny(True), items, tokenizer, batch_size=4)
     assert len(words) == 9 and words[0] > 0 and words[1:] == [0.0] * 8
 
 
 def test_predict_plain_head_has_no_word_scores(tokenizer):
     items, _ = encode([sent(w) for w in SENTENCES], tokenizer, 128)
-    probs, words = predict(tiny(False), items, tokenizer, batch_size=2)
+    probs, words, _ = model_scores(tiny(False), items, tokenizer, batch_size=2)
     assert words is None and len(probs) == 5 and all(0 < p < 1 for p in probs)
+
+
+def test_model_scores_loss_is_the_objective_over_all_sentences(tokenizer):
+    """The loss is the model's own training objective, averaged over sentences (batches weighted by size)."""
+    cfg = ModelConfig(model_name="tiny-random", attention_evidence_size=8, final_hidden_layer_size=16,
+                      zero_delta=0.0)  # every other term is a mean over sentences
+    model = build_model(cfg, seed=1).eval()
+    sentences = [Sentence(tuple(w), tuple([1.0] + [0.0] * (len(w) - 1)) if i % 2 else tuple([0.0] * len(w)))
+                 for i, w in enumerate(SENTENCES)]
+    items, _ = encode(sentences, tokenizer, 128)
+    loss = model_scores(model, items, tokenizer, batch_size=2).loss
+    with torch.no_grad():
+        whole, by_hand = collate(items, tokenizer), model_scores(model, items, tokenizer, batch_size=5).loss
+        _, expected = model(whole, whole["labels"])
+    assert by_hand == pytest.approx(expected.item(), abs=1e-6)
+    assert loss == pytest.approx(expected.item(), abs=1e-6)

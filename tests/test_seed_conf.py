@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sweep import run
+from sweep.seed_conf import read_seed_conf, seed_config, stage_conf
 from sweep.space import load_sweep
 from zs_core.config import ModelConfig, build_config
 from zs_core.errors import InputError
-from sweep.seed_conf import read_seed_conf, seed_config, stage_conf
+from zs_core.protocol import model_method
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFS = Path(__file__).resolve().parent / "seed_confs"
@@ -79,8 +79,8 @@ def test_evaluation_ignores_the_training_only_flags_as_the_seed_did():
 def test_a_token_level_conf_is_the_supervised_ceiling():
     # the seed's is_seq_class = False: a token classifier trained on the gold token labels
     model = conf_config("paper_fce_trial3.conf", "train", is_seq_class="False").model
-    assert (model.is_seq_class, model.method) == (False, "supervised")
-    assert conf_config("paper_fce_trial3.conf", "train").model.method == "soft_attention"
+    assert (model.is_seq_class, model_method(model)) == (False, "supervised")
+    assert model_method(conf_config("paper_fce_trial3.conf", "train").model) == "soft_attention"
 
 
 def paper_pair():

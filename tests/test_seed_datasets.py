@@ -15,8 +15,8 @@ from sweep.seed_conf import conf_dataset
 from sweep.space import load_sweep
 from zs_core.config import DataConfig
 from zs_core.data import load_splits, positive_labels, split_files
-from zs_core.provenance import data_provenance, short_sha256
 from zs_core.errors import InputError
+from zs_core.provenance import data_provenance, short_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 # name: token file, sentence-level file (below data/, {mode} = split), positive label, other label

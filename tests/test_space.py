@@ -76,10 +76,31 @@ def test_a_seed_conf_is_one_fixed_configuration_with_its_seed():
     assert smoke(sweep).tune.seeds == (15, 16)
 
 
-def test_token_metrics_need_soft_attention_in_every_trial(tmp_path):
+def test_token_metrics_need_word_scores_in_every_trial(tmp_path):
     doc = with_(search={"soft_attention": {"choice": [True, False]}})
     assert "dev/tok_map" not in reported_metrics(load_sweep(write(tmp_path, doc)))
     assert "dev/tok_map" in reported_metrics(load_sweep(write(tmp_path, BASE)))
+    heads = with_(search={"zero_shot_head": {"choice": ["soft_attention", "max_pool"]}})
+    assert {"dev/tok_map", "dev/words_sent_f1", "dev/loss"} <= set(reported_metrics(load_sweep(write(tmp_path, heads))))
+
+
+def test_the_ceiling_selects_on_token_metrics_whatever_soft_attention_says(tmp_path):
+    """Bug (issue 18): a supervised sweep with soft_attention false was refused for tune.metric dev/tok_f1."""
+    doc = with_(fixed={"is_seq_class": False, "soft_attention": False, "num_train_epochs": 1},
+                tune={"metric": "dev/tok_f1"})
+    assert load_sweep(write(tmp_path, doc)).tune.metric == "dev/tok_f1"
+
+
+def test_a_searched_value_that_conflicts_with_fixed_is_refused_before_ray(tmp_path):
+    doc = with_(fixed={"sentence_loss": "ce2"}, search={"zero_shot_head": {"choice": ["soft_attention", "max_pool"]}})
+    with pytest.raises(InputError, match="search.zero_shot_head: sentence_loss: ce2 .* use bce or mse"):
+        load_sweep(write(tmp_path, doc))
+
+
+def test_tune_rules_are_checked_by_name(tmp_path):
+    assert load_sweep(write(tmp_path, with_(tune={"rules": ["last", "loss"]}))).tune.rules == ("last", "loss")
+    with pytest.raises(InputError, match="tune.rules.0 must be one of sent_f1, words_sent_f1, loss, last"):
+        load_sweep(write(tmp_path, with_(tune={"rules": ["best"]})))
 
 
 def test_smoke_of_a_grid_keeps_one_point():

@@ -14,7 +14,7 @@ from zs_core.config import DataConfig, ModelConfig, build_config
 from zs_core.data import Sentence, load_splits
 from zs_core.encoders import load_tokenizer
 from zs_core.model import build_model
-from zs_core.scores import predict
+from zs_core.scores import model_scores
 from zs_core.train import train
 
 TOKEN = ModelConfig(model_name="tiny-random", is_seq_class=False, hid_to_attn_dropout=0.0)
@@ -47,11 +47,11 @@ def test_word_scores_are_first_piece_probabilities_and_the_loss_is_bce_over_firs
 
 
 def test_predicted_word_scores_are_the_first_pieces_probabilities():
-    model = build_model(TOKEN, seed=3).eval()  # no encoder dropout: the same scores as predict's
+    model = build_model(TOKEN, seed=3).eval()  # no encoder dropout: the same scores as model_scores'
     items, batch = batch_of(SENTENCES)
     with torch.no_grad():
         piece = model(batch)[0]["token_scores"]
-    _, words = predict(model, items, load_tokenizer("tiny-random"), 8)
+    words = model_scores(model, items, load_tokenizer("tiny-random"), 8).words
     for b, sentence in enumerate(SENTENCES):
         first = piece[b][first_piece_mask(batch["word_index"])[b]].tolist()
         assert len(first) == len(sentence.words) and words[b] == pytest.approx(first)

@@ -1,5 +1,5 @@
-"""zs_core.train: a CPU end-to-end run on the tiny encoder, repeatability, NaN losses, token targets,
-split_metrics and the random baseline."""
+"""zs_core.train: a CPU end-to-end run on the tiny encoder, repeatability, NaN losses, token targets, the
+caller's RNG left alone, and the selection rules' picks scored on test."""
 import math
 from dataclasses import replace
 
@@ -9,13 +9,13 @@ import torch
 from zs_core.batching import encode
 from zs_core.config import DataConfig, build_config
 from zs_core.data import Sentence, load_splits
-from zs_core.predictions import write_word_scores_tsv
 from zs_core.encoders import tiny_random_encoder
 from zs_core.errors import InputError
-from zs_core.metrics import calibrate_threshold, sentence_metrics, token_metrics
 from zs_core.model import build_model
-from zs_core.evaluation import random_scores
-from zs_core.train import NonFiniteLoss, evaluate, load_token_targets, random_baseline, split_metrics, train
+from zs_core.predictions import token_targets, write_word_scores_tsv
+from zs_core.protocol import SOFT_ATTENTION, TOK_CAL_THRESHOLD, TOK_F1, on_dev, on_test, pick, rules_for
+from zs_core.state import TrainState
+from zs_core.train import NonFiniteLoss, evaluate, train
 
 TIMING = ("seconds", "train/sentences_per_s")
 TINY = {"model_name": "tiny-random", "attention_evidence_size": 16, "final_hidden_layer_size": 16,
@@ -181,28 +181,22 @@ def test_word_masking_changes_training(splits, tokenizer):
 
 # --- token targets (beta) -----------------------------------------------------------------------
 
-def test_load_token_targets(tmp_path):
+def test_token_targets(tmp_path):
     train_split = [sent(["a", "b", "c"], [0, 1, 0]), sent(["d", "e"], [0, 0])]
     write_word_scores_tsv(tmp_path / "preds.tsv", train_split, [[0.5, 1.5, -1.0], [0.0, 0.0]])
-    base = {"token_input_dir": str(tmp_path), "token_input_filename": "preds.tsv", "soft_attention_beta": 1.0}
-    assert load_token_targets(build_config(base, "t"), train_split) == [[0.5, 1.5, -1.0], [0.0, 0.0]]
+    assert token_targets(tmp_path / "preds.tsv", train_split) == [[0.5, 1.5, -1.0], [0.0, 0.0]]
     # normalise_preds: negatives to 0, then / sum per sentence (0.5 + 1.5 = 2); an all-zero sentence stays
-    normalised = load_token_targets(build_config({**base, "normalise_preds": True}, "t"), train_split)
-    assert normalised == [[0.25, 0.75, 0.0], [0.0, 0.0]]
-    assert load_token_targets(build_config({**base, "soft_attention_beta": 0.0}, "t"), train_split) is None
-    assert load_token_targets(build_config({}, "t"), train_split) is None
+    assert token_targets(tmp_path / "preds.tsv", train_split, normalise=True) == [[0.25, 0.75, 0.0], [0.0, 0.0]]
 
 
 def test_token_targets_must_match_the_train_split(tmp_path):
     train_split = [sent(["a", "b"], [0, 1]), sent(["c"], [0])]
-    cfg = build_config({"token_input_dir": str(tmp_path), "token_input_filename": "p.tsv",
-                        "soft_attention_beta": 1.0}, "t")
     write_word_scores_tsv(tmp_path / "p.tsv", train_split[:1], [[0.1, 0.2]])
     with pytest.raises(InputError, match=r"p\.tsv: 1 sentences, but the train split has 2"):
-        load_token_targets(cfg, train_split)
+        token_targets(tmp_path / "p.tsv", train_split)
     write_word_scores_tsv(tmp_path / "p.tsv", [train_split[0], sent(["x"])], [[0.1, 0.2], [0.3]])
     with pytest.raises(InputError, match=r"p\.tsv: sentence 2 does not hold the train split's words"):
-        load_token_targets(cfg, train_split)
+        token_targets(tmp_path / "p.tsv", train_split)
 
 
 def test_training_with_gold_token_targets(tmp_path, splits, tokenizer):
@@ -232,82 +226,33 @@ def test_lowercase_is_applied_before_tokenizing(tmp_path, splits, tokenizer):
     assert without_timing(asked) == without_timing(done)
 
 
-# --- split_metrics ------------------------------------------------------------------------------
+# --- the caller's RNG, selection rules ------------------------------------------------------------
 
-SENTENCES = [sent(["a", "b", "c"], [1, 0, 0]), sent(["d", "e"], [0, 0]), sent(["f", "g"], [0, 1])]
-PROBS = [0.8, 0.3, 0.4]
-WORDS = [[0.9, 0.2, 0.6], [0.4, 0.1], [0.7, 0.55]]
-CFG = build_config({}, "t")  # importance_threshold 0.5, top_count 0
-
-
-def test_split_metrics_dev_by_hand():
-    out = split_metrics(SENTENCES, PROBS, WORDS, CFG)
-    expected = {
-        # sentences at 0.5: predicted [1, 0, 0] vs gold [1, 0, 1]
-        "sent_precision": 1.0, "sent_recall": 0.5, "sent_f1": 2 / 3, "sent_accuracy": 2 / 3, "n_sentences": 3,
-        # tokens >= 0.5: 0.9 (pos), 0.6, 0.7, 0.55 (pos) -> tp 2, fp 2, fn 0
-        "tok_precision": 0.5, "tok_recall": 1.0, "tok_f1": 2 / 3, "tok_f05": 2.5 / 4.5,
-        # AP: sentence 1 has its positive first (1.0), sentence 3 second (0.5); sentence 2 has none
-        "tok_map": 0.75,
-        # Pearson of gold [1,0,0,0,0,0,1] and the scores: cov 3.25/7, variances 10/7 and 3.305/7
-        "tok_corr": 3.25 / math.sqrt(10 * 3.305),
-        # AUROC: 2 positives x 5 negatives; 0.9 beats all 5, 0.55 beats 0.2, 0.4, 0.1 -> 8 of 10 pairs
-        "tok_auroc": 0.8,
-        # F1 at 0.9 (tp 1 of 1 predicted) = F1 at 0.55 (tp 2 of 4) = 2/3: the highest threshold wins
-        "tok_cal_threshold": 0.9, "tok_cal_precision": 1.0, "tok_cal_recall": 0.5, "tok_cal_f1": 2 / 3,
-        "tok_cal_f05": 1.25 / 1.5,
-    }
-    assert out.keys() == expected.keys()
-    for key, value in expected.items():
-        assert out[key] == pytest.approx(value, abs=1e-12), key
+def test_training_leaves_the_callers_rng_alone(splits, tokenizer):
+    small = {"train": splits["train"][:16], "dev": splits["dev"][:8]}
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    quiet = without_timing(run(small, tokenizer, num_train_epochs=2))
+    assert torch.equal(torch.rand(3), expected)  # training drew from its own RNG only
+    noisy = without_timing(run(small, tokenizer, num_train_epochs=2, on_epoch=lambda *_: torch.rand(100)))
+    assert noisy == quiet  # the caller's draws between evaluations change nothing in the run
 
 
-def test_split_metrics_top_count():
-    cfg = build_config({"top_count": 1}, "t")
-    out = split_metrics(SENTENCES, PROBS, WORDS, cfg, calibrate=False)
-    # top-1 per sentence: 0.9 (pos), 0.4 (< 0.5), 0.7 (neg) -> tp 1, fp 1, fn 1
-    assert (out["tok_precision"], out["tok_recall"], out["tok_f1"]) == (0.5, 0.5, 0.5)
-
-
-def test_test_split_never_calibrates_its_own_threshold():
-    own = split_metrics(SENTENCES, PROBS, WORDS, CFG, threshold=None, calibrate=False)
-    assert not any(k.startswith("tok_cal_") for k in own)
-    assert own["tok_f1"] == pytest.approx(2 / 3)
-    for calibrate in (False, True):
-        given = split_metrics(SENTENCES, PROBS, WORDS, CFG, threshold=0.55, calibrate=calibrate)
-        assert given["tok_cal_threshold"] == 0.55  # dev's threshold, never the split's own best (0.9)
-        # >= 0.55: 0.9 (pos), 0.6, 0.7, 0.55 (pos) -> tp 2, fp 2
-        assert (given["tok_cal_precision"], given["tok_cal_recall"]) == (0.5, 1.0)
-        assert given["tok_cal_f05"] == pytest.approx(2.5 / 4.5)
-
-
-def test_split_metrics_without_word_scores():
-    out = split_metrics(SENTENCES, PROBS, None, CFG)
-    assert out == {"sent_precision": 1.0, "sent_recall": 0.5, "sent_f1": pytest.approx(2 / 3),
-                   "sent_accuracy": pytest.approx(2 / 3), "n_sentences": 3}
-
-
-def test_split_metrics_without_positive_tokens_has_no_threshold():
-    sentences = [sent(["a", "b"], [0, 0])]
-    out = split_metrics(sentences, [0.2], [[0.9, 0.1]], CFG)
-    assert math.isnan(out["tok_cal_threshold"]) and math.isnan(out["tok_cal_f1"])
-    assert out["tok_precision"] == 0.0 and out["tok_map"] == 0.0
-
-
-# --- random baseline ----------------------------------------------------------------------------
-
-def test_random_baseline(splits):
-    out = random_baseline(splits, CFG)
-    dev, test = splits["dev"], splits["test"]
-    (dev_probs, dev_words), (test_probs, test_words) = random_scores(dev), random_scores(test)
-    dev_threshold = calibrate_threshold([s.gold for s in dev], dev_words)
-    assert out["dev/tok_cal_threshold"] == dev_threshold
-    assert out["test/tok_cal_threshold"] == dev_threshold  # test is scored at dev's threshold, not its own
-    assert out["dev/sent_f1"] == sentence_metrics([s.label for s in dev], dev_probs)["f1"]
-    assert out["test/sent_accuracy"] == sentence_metrics([s.label for s in test], test_probs)["accuracy"]
-    assert out["dev/tok_map"] == token_metrics([s.gold for s in dev], dev_words)["map"]
-    assert out["test/tok_f1"] == token_metrics([s.gold for s in test], test_words, threshold=0.5)["f1"]
-    assert out["test/tok_cal_f1"] == token_metrics([s.gold for s in test], test_words, threshold=dev_threshold)["f1"]
-    assert out["dev/n_sentences"] == 32 and out["test/n_sentences"] == 32
-    assert all(k.startswith(("dev/", "test/")) for k in out)
-    assert random_baseline(splits, CFG) == out
+def test_each_rules_pick_is_scored_on_test_when_it_is_picked(splits, tokenizer):
+    cfg = build_config({**TINY, "learning_rate": 3e-3, "num_train_epochs": 2, "eval_steps": 3}, "rules")
+    rules = rules_for(SOFT_ATTENTION)
+    state = TrainState()
+    out = list(train(cfg, build_model(cfg.model, cfg.train.seed), tokenizer, splits, state=state, rules=rules))
+    assert [m["step"] for m in out] == [3, 6, 9, 12, 15, 16]
+    for i, m in enumerate(out):
+        picked = {r.name for r in rules if pick(r, out[: i + 1]) == i} - {"last"}
+        assert (on_test(TOK_F1) in m) == bool(picked or i == len(out) - 1), (i, picked)
+        if on_test(TOK_F1) in m:
+            assert m[on_test(TOK_CAL_THRESHOLD)] == m[on_dev(TOK_CAL_THRESHOLD)]  # test never picks its own
+            assert m[on_test("n_sentences")] == 32
+    assert {r.name: state.picks[r.name]["step"] for r in rules} == {r.name: out[pick(r, out)]["step"] for r in rules}
+    plain = list(train(cfg, build_model(cfg.model, cfg.train.seed), tokenizer, splits))
+    dev_only = [{k: v for k, v in m.items() if k.startswith("dev/")} for m in out]
+    assert dev_only == [{k: v for k, v in m.items() if k.startswith("dev/")} for m in plain]
+    assert not any(k.startswith("test/") for m in plain for k in m)

@@ -12,7 +12,8 @@ from zs_core.config import DataConfig, build_config
 from zs_core.data import load_splits
 from zs_core.encoders import load_tokenizer
 from zs_core.model import build_model
-from zs_core.train import TrainState, train
+from zs_core.state import TrainState
+from zs_core.train import train
 
 BASE = {"model_name": "tiny-random", "num_train_epochs": 3, "learning_rate": 1e-3, "eval_steps": 3,
         "per_device_train_batch_size": 16, "do_mask_words": True, "mask_prob": 0.2}  # dropout + masking draws
@@ -34,13 +35,14 @@ def test_resumed_run_equals_the_uninterrupted_one(tmp_path, stop_after, accumula
     state, first = TrainState(), build_model(cfg.model, 1)
     run = train(cfg, first, tokenizer, splits, state=state)
     before = [dev_metrics(next(run)) for _ in range(stop_after)]
-    save_checkpoint(tmp_path / "ckpt", first, tokenizer, cfg, state=state, best={"value": 0.5})
+    state.picks["note"] = {"step": 0.5}  # rides along with the state
+    save_checkpoint(tmp_path / "ckpt", first, tokenizer, cfg, state=state)
     run.close()  # the process dies here; nothing of it is used below but the checkpoint
     del first, run
 
     resumed, _, _ = load_checkpoint(tmp_path / "ckpt")
-    saved, best = load_train_state(tmp_path / "ckpt")
-    assert best == {"value": 0.5} and saved.step == before[-1]["step"]
+    saved = load_train_state(tmp_path / "ckpt")
+    assert saved.picks == {"note": {"step": 0.5}} and saved.step == before[-1]["step"]
     after = [dev_metrics(m) for m in train(cfg, resumed, tokenizer, splits, state=saved)]
     assert before + after == whole
     assert len(whole) == {1: 5, 2: 3}[accumulation] and whole[-1]["epoch"] == 3.0

@@ -4,7 +4,7 @@ Layout of a checkpoint folder:
   encoder/      config.json, model.safetensors, tokenizer files: usable on its own as an encoder folder
   head.safetensors
   zs_config.json  the run's full flat config
-  train_state.pt  (a trial's latest state only) where training stands, to resume it: TrainState + best so far
+  train_state.pt  (a trial's latest state only) where training stands, to resume it: zs_core.state.TrainState
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from zs_core.encoders import load_encoder, load_tokenizer
 from zs_core.errors import InputError
 from zs_core.files import atomic_path
 from zs_core.model import ZeroShotClassifier
-from zs_core.train import TrainState
+from zs_core.state import TrainState
 
 CONFIG_FILE = "zs_config.json"
 HEAD_FILE = "head.safetensors"
@@ -29,10 +29,9 @@ STATE_FILE = "train_state.pt"
 
 
 def save_checkpoint(folder: str | Path, model: ZeroShotClassifier, tokenizer: PreTrainedTokenizerBase,
-                    cfg: RunConfig, extra: dict | None = None, state: TrainState | None = None,
-                    best: dict | None = None) -> Path:
+                    cfg: RunConfig, extra: dict | None = None, state: TrainState | None = None) -> Path:
     """Write to ``folder`` through a temporary sibling and a rename, so a reader never sees half of it;
-    with ``state`` (and the run's ``best`` so far) also what resuming the run needs (``STATE_FILE``)."""
+    with ``state`` also what resuming the run needs (``STATE_FILE``)."""
     with atomic_path(folder) as tmp:
         model.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
         tokenizer.save_pretrained(tmp / "encoder")
@@ -40,17 +39,16 @@ def save_checkpoint(folder: str | Path, model: ZeroShotClassifier, tokenizer: Pr
         save_file(head, str(tmp / HEAD_FILE))
         (tmp / CONFIG_FILE).write_text(json.dumps({"config": cfg.flat(), **(extra or {})}, indent=2))
         if state is not None:
-            torch.save({"state": dataclasses.asdict(state), "best": best or {}}, tmp / STATE_FILE)
+            torch.save({"state": dataclasses.asdict(state)}, tmp / STATE_FILE)
     return Path(folder)
 
 
-def load_train_state(folder: str | Path) -> tuple[TrainState, dict] | None:
-    """(TrainState, best so far) of a checkpoint that holds one, else None; read with weights_only."""
+def load_train_state(folder: str | Path) -> TrainState | None:
+    """The TrainState of a checkpoint that holds one, else None; read with weights_only."""
     path = Path(folder) / STATE_FILE
     if not path.is_file():
         return None
-    saved = torch.load(path, weights_only=True)
-    return TrainState(**saved["state"]), saved["best"]
+    return TrainState(**torch.load(path, weights_only=True)["state"])
 
 
 def is_checkpoint(folder: str | Path) -> bool:

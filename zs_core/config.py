@@ -78,7 +78,11 @@ class ModelConfig(Stage):
     # supervised ceiling, a token classifier trained on the gold token labels (first piece of each word),
     # whose word score is P(positive); the soft-attention keys below do not apply to it
     is_seq_class: bool = True
-    soft_attention: bool = True           # soft-attention head; False: classifier on the first token
+    soft_attention: bool = True           # a head that scores words (zero_shot_head); False: classifier on [CLS]
+    # which word-scoring head: soft_attention (Rei & Soegaard 2018) or max_pool (multiple-instance learning:
+    # one logit per word piece, the sentence logit their max_pool_reduce, a word's score its own probability)
+    zero_shot_head: Literal["soft_attention", "max_pool"] = "soft_attention"
+    max_pool_reduce: Literal["max", "logsumexp", "top3"] = "max"  # max_pool: max, log-sum-exp or mean of top 3
     hid_to_attn_dropout: float = Field(0.1, ge=0, lt=1)  # dropout on encoder states before the evidence
     attention_evidence_size: PositiveInt = 100  # width of e = tanh(W_e h)
     final_hidden_layer_size: PositiveInt = 300  # tanh layer on the attended sentence vector
@@ -100,13 +104,13 @@ class ModelConfig(Stage):
     attend_sep: bool = False
     normalise_labels: bool = False        # beta loss on the normalised attention instead of the raw one
 
-    @property
-    def method(self) -> str:
-        """The model's method in result rows: soft_attention, classifier (first-token head, no word scores of
-        its own) or supervised (the ceiling)."""
-        if not self.is_seq_class:
-            return "supervised"
-        return "soft_attention" if self.soft_attention else "classifier"
+    @model_validator(mode="after")
+    def _max_pool_loss(self) -> ModelConfig:
+        if self.is_seq_class and self.soft_attention and self.zero_shot_head == "max_pool" \
+                and self.sentence_loss == "ce2":
+            raise ValueError("sentence_loss: ce2 (two outputs) applies to soft attention and the [CLS] classifier; "
+                             "zero_shot_head max_pool has one sentence logit: use bce or mse")
+        return self
 
 
 class TrainConfig(Stage):
@@ -135,38 +139,6 @@ class EvalConfig(Stage):
     per_device_eval_batch_size: PositiveInt = 64
     importance_threshold: float = 0.5     # a word is positive when its score >= this ...
     top_count: NonNegativeInt = 0         # ... and it is among the sentence's top_count (0 = no limit)
-
-
-class TuneConfig(Stage):
-    """A sweep's Tune settings (the tune: block); used by sweep.run only."""
-    metric: str = "dev/sent_f1"           # reported at every dev evaluation; model selection by this
-    mode: Literal["max", "min"] = "max"
-    num_samples: PositiveInt = 1          # sampled configurations (each run once per seed)
-    searcher: Literal["optuna", "random", "grid"] = "optuna"  # optuna = TPE
-    scheduler: Literal["asha", "fifo"] = "asha"  # asha: early stopping by epoch; fifo: none
-    grace_period: PositiveInt = 1         # ASHA: epochs before a trial may be stopped
-    reduction_factor: int = Field(3, ge=2)  # ASHA
-    max_concurrent: NonNegativeInt = 0    # 0 = as many as resources allow
-    seeds: tuple[NonNegativeInt, ...] = Field((15,), min_length=1)  # every configuration runs once per seed
-    resources_per_trial: dict[Literal["gpu", "cpu"], float] = {"gpu": 1}
-    keep_top_k: NonNegativeInt = 3        # trials that keep their best checkpoint and are scored on test
-    storage_path: str | None = Field(None, min_length=1)  # Tune's result tree: a shared folder or a URI
-    reuse_actors: bool = True             # a trial process runs trial after trial (false: a fresh one each)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _seeds_as_tuple(cls, values: Any) -> Any:
-        if isinstance(values, dict) and isinstance(values.get("seeds"), list):
-            return {**values, "seeds": tuple(values["seeds"])}
-        return values
-
-    @model_validator(mode="after")
-    def _distinct_seeds_and_resources(self) -> TuneConfig:
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError("tune.seeds: expected distinct seeds")
-        if any(v < 0 for v in self.resources_per_trial.values()):
-            raise ValueError("tune.resources_per_trial: counts must be 0 or more")
-        return self
 
 
 class RunConfig(Stage):

@@ -26,7 +26,6 @@ from zs_core.errors import InputError
 
 # wnut16: 2,394 tweets shuffled by default_rng(16), then 80/10/10 (floored); tests pin these sizes.
 WNUT16_SEED = 16
-WNUT16_SIZES = {"train": 1915, "dev": 239, "test": 240}
 SAMPLE_SEED = 0  # data.sample draws with default_rng(SAMPLE_SEED): the same sentences in every command
 
 

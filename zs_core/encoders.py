@@ -14,7 +14,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTra
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from zs_core.config import BUILTIN_ENCODERS as BUILTIN
-from zs_core.errors import InputError
+from zs_core.errors import InputError, error_line
 
 TINY_SEED = 0  # the tiny encoder's weights are a pure function of this seed
 
@@ -45,7 +45,17 @@ def load_encoder(name: str, attentions: bool = False) -> PreTrainedModel:
     try:
         return AutoModel.from_pretrained(str(path), local_files_only=True, attn_implementation=impl)
     except (OSError, ValueError, KeyError) as err:
-        raise InputError(f"{name}: not a loadable Hugging Face model folder ({_first_line(err)})") from None
+        raise InputError(f"{name}: not a loadable Hugging Face model folder ({error_line(err)})") from None
+
+
+def pick_device(requested: str | None = None) -> str:
+    """The torch device to run on: ``requested`` (cpu, cuda, cuda:N) when it exists, else cuda when there is
+    one, else cpu."""
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {requested}: no CUDA device here")
+    return requested
 
 
 def tiny_random_encoder(attn_implementation: str = "eager") -> BertModel:
@@ -97,7 +107,3 @@ def _model_folder(name: str) -> Path:
         raise InputError(f"{name}: not a Hugging Face model folder (no config.json)")
     return path
 
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

@@ -1,4 +1,4 @@
-"""One result schema for every method's word scores (see DESIGN.md, "Token-score protocol").
+"""One result schema for every method's word scores (README, "Token-score protocol"; names in zs_core.protocol).
 
 A method's scores on the reported split become tidy rows, ``ROW_KEYS``: one at the fixed threshold
 (``threshold_kind`` "fixed") and one at the threshold that maximises token F1 on dev ("dev_calibrated"),
@@ -6,7 +6,8 @@ for each score set: one for a method with a score list per sentence (``ListScore
 IG, random), one per pooling x layer x head for a head scan (``headscan.HeadAccumulator``). Both scorers
 answer the same questions (calibrate, metrics_at, map, auroc, corr, where), so ``method_rows`` is the one
 function that turns either into rows. ``wide`` flattens rows into a leaderboard's columns by one naming
-rule, and ``random_scores`` is the one random floor, the same for a sentence in every output.
+rule, ``split_metrics`` gives a trained model's columns for one split, and ``random_scores`` is the one random
+floor, the same for a sentence in every output.
 """
 from __future__ import annotations
 
@@ -16,13 +17,23 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from zs_core.metrics import calibrate_threshold, counts_at, flatten, mean_average_precision, pearson
+from zs_core.metrics import calibrate_threshold, counts_at, flatten, mean_average_precision, pearson, sentence_metrics
+from zs_core.protocol import (
+    AT_THRESHOLD,
+    DEV_CALIBRATED,
+    FIXED,
+    LOSS,
+    N_SENTENCES,
+    RANDOM,
+    THRESHOLD_FREE,
+    TOK_CAL_THRESHOLD,
+    on_dev,
+    on_test,
+    sent,
+    tok,
+    words_sent,
+)
 
-ROW_KEYS = ("method", "layer", "head", "pooling", "threshold_kind", "threshold", "precision", "recall", "f1",
-            "f05", "map", "auroc", "corr", "n_sentences")
-FIXED, DEV_CALIBRATED = "fixed", "dev_calibrated"
-FINISHED = ("TERMINATED", "STOPPED_EARLY")  # a leaderboard's trial statuses that ran to the end or ASHA's stop
-AT_THRESHOLD = ("precision", "recall", "f1", "f05")  # the metrics that depend on the threshold
 RANDOM_SEED = 0  # the random floor: default_rng((RANDOM_SEED, crc32 of the sentence's words))
 
 
@@ -55,14 +66,14 @@ class ListScores:
     def auroc(self) -> np.ndarray:
         return np.array([float(roc_auc_score(self.y, self.s)) if 0 < self.y.sum() < self.y.size else np.nan])
 
-    def where(self) -> list[dict]:
+    def score_sets(self) -> list[dict]:
         return [{"layer": None, "head": None, "pooling": None}]
 
 
 def method_rows(method: str, split, fixed: float | None = 0.5, dev_thresholds: np.ndarray | None = None) -> list[dict]:
     """Rows of ``split`` (a ListScores or a HeadAccumulator): at ``fixed`` and at ``dev_thresholds`` (what
     ``dev.calibrate()`` gave on dev; None: no calibrated rows), each kind for every score set."""
-    common = {"map": split.map().ravel(), "auroc": split.auroc().ravel(), "corr": split.corr().ravel()}
+    common = {k: getattr(split, k)().ravel() for k in THRESHOLD_FREE}
     kinds = []
     if fixed is not None:
         kinds.append((FIXED, np.full(common["map"].shape, float(fixed))))
@@ -71,10 +82,10 @@ def method_rows(method: str, split, fixed: float | None = 0.5, dev_thresholds: n
     rows = []
     for kind, thresholds in kinds:
         at = {k: v.ravel() for k, v in split.metrics_at(thresholds).items()}
-        for i, where in enumerate(split.where()):
+        for i, where in enumerate(split.score_sets()):
             rows.append({"method": method, **where, "threshold_kind": kind, "threshold": float(thresholds[i]),
                          **{k: float(at[k][i]) for k in AT_THRESHOLD},
-                         **{k: float(v[i]) for k, v in common.items()}, "n_sentences": int(split.n_sentences)})
+                         **{k: float(v[i]) for k, v in common.items()}, N_SENTENCES: int(split.n_sentences)})
     return rows
 
 
@@ -99,10 +110,47 @@ def wide(rows: Sequence[dict], prefix: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for row in rows:
         cal = row["threshold_kind"] == DEV_CALIBRATED
-        out.update({f"{prefix}tok_{'cal_' if cal else ''}{k}": row[k] for k in AT_THRESHOLD})
+        out.update({prefix + tok(k, cal): row[k] for k in AT_THRESHOLD})
         if cal:
-            out[f"{prefix}tok_cal_threshold"] = row["threshold"]
-        out.update({f"{prefix}tok_{k}": row[k] for k in ("map", "auroc", "corr")})
+            out[prefix + TOK_CAL_THRESHOLD] = row["threshold"]
+        out.update({prefix + tok(k): row[k] for k in THRESHOLD_FREE})
+    return out
+
+
+def split_metrics(method: str, sentences: Sequence, probs: Sequence[float], words: Sequence[Sequence[float]] | None,
+                  threshold: float = 0.5, top_k: int = 0, loss: float = float("nan"),
+                  dev_threshold: float | None = None, calibrate: bool = True) -> dict[str, float]:
+    """One split's columns (``protocol.split_keys``) for a trained model: sentence metrics at 0.5, the loss,
+    and with word scores the token rows at ``threshold`` and dev-calibrated, and the words' own sentence
+    decision (a sentence is positive when a word scores >= ``threshold``).
+
+    ``dev_threshold=None, calibrate=True`` calibrates on these very sentences (dev); to score test pass
+    dev's threshold and ``calibrate=False`` (test never picks its own threshold).
+    """
+    labels = [s.label for s in sentences]
+    out = {sent(k): v for k, v in sentence_metrics(labels, probs).items()}
+    out[LOSS] = loss
+    out[N_SENTENCES] = len(sentences)
+    if words is None:
+        return out
+    decided = [max(w, default=0.0) for w in words]
+    out.update({words_sent(k): v for k, v in sentence_metrics(labels, decided, threshold).items()})
+    gold = [list(s.gold) for s in sentences]
+    dev_pair = (gold, words) if dev_threshold is None and calibrate else None
+    rows = list_rows(method, gold, words, dev=dev_pair, fixed=threshold, top_k=top_k, dev_threshold=dev_threshold)
+    return {**out, **wide(rows, "")}
+
+
+def random_baseline(splits: dict[str, Sequence], threshold: float = 0.5, top_k: int = 0) -> dict[str, float]:
+    """The random floor's dev/* and test/* columns (``random_scores``); test at dev's calibrated threshold."""
+    out: dict[str, float] = {}
+    calibrated = None
+    for prefix, name in ((on_dev(""), "dev"), (on_test(""), "test")):
+        probs, words = random_scores(splits[name])
+        metrics = split_metrics(RANDOM, splits[name], probs, words, threshold, top_k, dev_threshold=calibrated,
+                                calibrate=name == "dev")
+        calibrated = metrics.get(TOK_CAL_THRESHOLD)
+        out.update({prefix + k: v for k, v in metrics.items()})
     return out
 
 

@@ -19,8 +19,8 @@ number of sentences; it lives in numpy on the CPU (a GPU batch's word scores are
 
 Batches (``length_batches``): at most ``batch_size`` sentences and at most MAX_CELLS attention cells per
 map (B * T^2), so one batch's L x H attention maps have a bounded size; each time batches have grown
-RELEASE_GROWTH times longer the freed heap is handed back to the OS (``release_freed_memory``). Peak memory then depends neither on the
-number of sentences nor much on the longest one.
+RELEASE_GROWTH times longer the freed heap is handed back to the OS (``release_freed_memory``). Peak memory
+then depends neither on the number of sentences nor much on the longest one.
 
 Rows come from ``evaluation.method_rows``, as for methods with one score list per sentence (soft attention,
 the random floor), which ``evaluation.ListScores`` scores exactly.
@@ -155,7 +155,7 @@ class HeadAccumulator:
         return {k: np.where(known, np.asarray(v, dtype=np.float64), np.nan).reshape(self.shape)
                 for k, v in out.items()}
 
-    def where(self) -> list[dict]:
+    def score_sets(self) -> list[dict]:
         """(layer, head, pooling) of every score set, in the order of the arrays' ``ravel()``."""
         return [{"layer": layer, "head": head, "pooling": self.poolings[p]}
                 for p, layer, head in np.ndindex(*self.shape)]

@@ -1,4 +1,4 @@
-"""Token and sentence metrics of the token-score protocol (see DESIGN.md, "Token-score protocol").
+"""Token and sentence metrics of the token-score protocol (README, "Token-score protocol").
 
 Tie rules, fixed here once:
 
@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from zs_core.errors import InputError
 
-__all__ = ["token_metrics", "calibrate_threshold", "sentence_metrics", "f_beta", "pearson", "flatten", "counts_at",
+__all__ = ["calibrate_threshold", "sentence_metrics", "f_beta", "pearson", "flatten", "counts_at",
            "sentence_average_precision", "mean_average_precision"]
 
 
@@ -127,31 +127,6 @@ def pearson(y: np.ndarray, s: np.ndarray) -> float:
     if y.size == 0 or np.ptp(y) == 0 or np.ptp(c) == 0:
         return 0.0
     return float(np.corrcoef(y, c)[0, 1])
-
-
-def token_metrics(
-    labels: Sequence[Sequence[int]],
-    scores: Sequence[Sequence[float]],
-    threshold: float = 0.5,
-    top_k: int = 0,
-) -> dict:
-    """Micro token precision/recall/F1/F0.5, MAP and Pearson ``corr`` over all sentences.
-
-    A word is predicted positive when score >= threshold and, for top_k > 0, it is among the
-    sentence's ``np.argsort(-s, kind="stable")[:top_k]`` (ties: the earlier word wins).
-    """
-    k = _check_top_k(top_k)
-    y, s, sid, n_sent = flatten(labels, scores)
-    return {
-        **counts_at(y, s, sid, threshold, k),
-        "map": mean_average_precision(labels, scores),
-        "corr": pearson(y, s),
-        "threshold": float(threshold),
-        "top_k": k,
-        "n_sentences": int(n_sent),
-        "n_tokens": int(y.size),
-        "n_positive": int(np.count_nonzero(y == 1)),
-    }
 
 
 def counts_at(y: np.ndarray, s: np.ndarray, sid: np.ndarray, threshold: float, top_k: int = 0) -> dict:

@@ -1,5 +1,6 @@
-"""Encoder + soft-attention head (Rei & Soegaard 2018), a plain classifier head on the first token, or (the
-supervised ceiling, ``is_seq_class`` False) a token classifier trained on gold token labels.
+"""Encoder + a zero-shot word-scoring head (soft attention, Rei & Soegaard 2018, or max pooling over word
+pieces, multiple-instance learning), a plain classifier head on the first token, or (the supervised ceiling,
+``is_seq_class`` False) a token classifier trained on gold token labels.
 
 ``forward(batch, labels=None) -> (outputs, loss)``: training and evaluation share one call.
 """
@@ -41,6 +42,35 @@ class SoftAttentionHead(nn.Module):
         return self.out(torch.tanh(self.final(sentence))), a               # [B, n_out], [B, T]
 
 
+class MaxPoolHead(nn.Module):
+    """Multiple-instance learning: one logit per piece, the sentence logit their max (or a smooth max); a
+    piece's score is its own probability, so 0.5 means what it says."""
+
+    def __init__(self, hidden: int, evidence_size: int, dropout: float, reduce: str):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.evidence = nn.Linear(hidden, evidence_size)
+        self.weight = nn.Linear(evidence_size, 1)
+        self.reduce = reduce
+
+    def forward(self, hidden: torch.Tensor, attended: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden [B, T, D], attended [B, T] bool -> (sentence logit [B, 1], piece probability a [B, T])."""
+        logits = self.weight(torch.tanh(self.evidence(self.dropout(hidden)))).squeeze(-1)   # [B, T]
+        lowest = torch.finfo(logits.dtype).min
+        masked = logits.masked_fill(~attended, lowest)                                    # [B, T]
+        if self.reduce == "logsumexp":
+            sentence = torch.logsumexp(masked, dim=1)                                     # [B]
+        elif self.reduce == "top3":
+            k = min(3, masked.shape[1])
+            top = masked.topk(k, dim=1).values                                            # [B, k]
+            real = top > lowest
+            sentence = (top * real).sum(1) / real.sum(1).clamp_min(1)                     # mean of the real ones
+        else:
+            sentence = masked.max(dim=1).values                                           # [B]
+        sentence = torch.where(attended.any(dim=1), sentence, torch.zeros_like(sentence))
+        return sentence.unsqueeze(-1), torch.sigmoid(logits).masked_fill(~attended, 0.0)
+
+
 class FirstTokenHead(nn.Module):
     def __init__(self, hidden: int, dropout: float, n_out: int = 1):
         super().__init__()
@@ -72,6 +102,8 @@ class ZeroShotClassifier(nn.Module):
         n_out = 2 if cfg.sentence_loss == "ce2" else 1
         if not cfg.is_seq_class:
             self.head = TokenHead(hidden, cfg.hid_to_attn_dropout)
+        elif cfg.soft_attention and cfg.zero_shot_head == "max_pool":
+            self.head = MaxPoolHead(hidden, cfg.attention_evidence_size, cfg.hid_to_attn_dropout, cfg.max_pool_reduce)
         elif cfg.soft_attention:
             self.head = SoftAttentionHead(hidden, cfg.attention_evidence_size, cfg.final_hidden_layer_size,
                                           cfg.hid_to_attn_dropout, cfg.attention_activation, cfg.square_attention,
@@ -89,7 +121,9 @@ class ZeroShotClassifier(nn.Module):
         scored = batch["word_index"] != NO_WORD                            # [B, T] real word pieces only
         if not self.cfg.is_seq_class:
             return self.token_forward(hidden, batch, labels)
-        attended = scored | end_tokens(batch["attention_mask"], scored) if self.cfg.attend_sep else scored
+        max_pool = self.cfg.soft_attention and self.cfg.zero_shot_head == "max_pool"
+        attended = scored | end_tokens(batch["attention_mask"], scored) \
+            if self.cfg.attend_sep and not max_pool else scored              # max_pool: word pieces only
         out, a = self.head(hidden, attended)                               # [B, n_out], [B, T]
         if self.cfg.sentence_loss == "ce2":
             # the seed: two outputs (sigmoids on the soft-attention head), cross-entropy over them; the

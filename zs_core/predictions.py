@@ -12,9 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zs_core.data import Sentence, read_tsv, word_lines
-from zs_core.files import write_text_atomic
 from zs_core.errors import InputError
-from zs_core.files import atomic_path
+from zs_core.files import atomic_path, write_text_atomic
 
 PARQUET_META_KEY = b"zs_sweep"  # Parquet schema metadata: JSON saying how the scores were made
 
@@ -71,6 +70,25 @@ def prediction_meta(tsv_path: str | os.PathLike) -> dict:
         return json.loads(meta.get(PARQUET_META_KEY, b"{}"))
     except (OSError, ValueError, pa.ArrowException):
         return {}
+
+
+def token_targets(path: str | os.PathLike, train: Sequence[Sentence], normalise: bool = False) -> list[list[float]]:
+    """Word-score targets for the beta loss: a word-score TSV holding the train split's sentences, in order;
+    ``normalise`` (the seed's normalise_preds) sets negatives to 0 and rescales each sentence to sum 1."""
+    scored = read_predictions(path)
+    if len(scored) != len(train):
+        raise InputError(f"{path}: {len(scored)} sentences, but the train split has {len(train)}")
+    targets = []
+    for i, (pred, gold) in enumerate(zip(scored, train)):
+        if pred.words != gold.words:
+            raise InputError(f"{path}: sentence {i + 1} does not hold the train split's words")
+        values = [float(v) for v in pred.labels]
+        if normalise:
+            values = [max(v, 0.0) for v in values]
+            total = sum(values)
+            values = [v / total for v in values] if total > 0 else values
+        targets.append(values)
+    return targets
 
 
 def read_gold(path: str | os.PathLike, positive_labels: Sequence[str] = ()) -> list[Sentence]:

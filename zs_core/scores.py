@@ -1,32 +1,42 @@
 """Token scores per word: the soft-attention head, and every attention head from one pass per batch."""
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+import math
+from typing import Iterator, NamedTuple, Sequence
 
 import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from zs_core.batching import NO_WORD, Encoded, batches, pieces_to_words
+from zs_core.batching import Encoded, batches, pieces_to_words
 from zs_core.errors import InputError
 
 POOLINGS = ("received", "cls")
 
 
+class ModelScores(NamedTuple):
+    probs: list[float]                  # sentence probability per sentence
+    words: list[list[float]] | None     # word scores per sentence (None: a model without word scores)
+    loss: float                         # the training objective over these sentences (their labels, 0 if none)
+
+
 @torch.no_grad()
-def predict(
+def model_scores(
     model: torch.nn.Module, items: Sequence[Encoded], tokenizer: PreTrainedTokenizerBase,
     batch_size: int, device: torch.device | str = "cpu",
-) -> tuple[list[float], list[list[float]] | None]:
-    """Sentence probabilities and word scores (soft attention's unnormalised a; None for a plain head),
-    both in the order of ``items``."""
+) -> ModelScores:
+    """A trained model's sentence probabilities, word scores (max over each word's pieces) and loss, in the
+    order of ``items``, from one forward pass per batch (eval mode: no dropout)."""
     model.eval()
     probs: list[float] = [0.0] * len(items)
     words: list[list[float]] = [[] for _ in items]
-    has_tokens = True
+    has_tokens, loss_sum = True, 0.0
     for idx, batch in batches(items, tokenizer, batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
-        outputs, _ = model(batch)
+        # a token classifier's loss needs token targets (the gold labels): without them there is none
+        labelled = model.cfg.is_seq_class or "token_targets" in batch
+        outputs, loss = model(batch, batch["labels"] if labelled else None)
+        loss_sum += float(loss) * len(idx) if loss is not None else math.nan
         sentence = outputs["sentence_scores"].float().cpu().tolist()
         a = outputs["token_scores"]
         if a is None:
@@ -38,7 +48,7 @@ def predict(
             probs[i] = sentence[row]
             if a is not None:
                 words[i] = per_word[row, : items[i].n_words].tolist()
-    return probs, (words if has_tokens else None)
+    return ModelScores(probs, words if has_tokens else None, loss_sum / max(len(items), 1))
 
 
 def head_piece_scores(attentions: Sequence[torch.Tensor], attention_mask: torch.Tensor,
@@ -97,7 +107,3 @@ def head_word_scores(
             out[i] = chosen[row, : items[i].n_words].tolist()
     return out
 
-
-def scored_mask(word_index: torch.Tensor) -> torch.Tensor:
-    """[B, T] True where a piece belongs to a word (special tokens and padding are never scored)."""
-    return word_index != NO_WORD

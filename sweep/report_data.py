@@ -1,9 +1,8 @@
-"""What the HTML report shows, computed without plotting or HTML: short model labels, the checkpoint and
-attention head to show (from heads.parquet rows or a scan of dev), example sentences scored by soft
-attention, that head and LIME, and the colour of every word. Pure: no ray, no sweep, no printing."""
+"""What the HTML report shows, computed without plotting or HTML: the attention head to show (from
+heads.parquet rows or a scan of dev), example sentences scored by the model's own word scores, that head and
+LIME, and the colour of every word."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,32 +10,9 @@ import pandas as pd
 
 from zs_core.config import DataConfig
 from zs_core.data import Sentence
-from zs_core.evaluation import FINISHED
 
 POSITIVE_RGB, NEGATIVE_RGB = "214,39,40", "31,119,180"  # red: the score points at the word; blue: against
 MOST_ALPHA = 0.8
-CHECKPOINT_DIR = re.compile(r"checkpoint_\d+")
-# Ray Tune's trial folder: {trainable}_{trial id}_{number}_{params}_{date}; the id as the leaderboard shows it
-TRIAL_DIR = re.compile(r"(?:^|_)([0-9a-f]{5}_\d{5}|[0-9a-f]{8})_\d+(?:_|$)")
-
-
-def model_label(path_or_name: str) -> str:
-    """A short name for a model in tables and plot titles: a built-in name as it is; a checkpoint inside a
-    Ray Tune trial folder (or the trial folder) its trial id, e.g. ``0e5cf_00000``; another checkpoint_N
-    folder ``parent/checkpoint_N``; any other path its folder's own name."""
-    parts = [p for p in re.split(r"[/\\]+", str(path_or_name).strip()) if p]
-    if not parts:
-        return str(path_or_name)
-    name = parts[-1]
-    trial = TRIAL_DIR.search(name)
-    if trial:
-        return trial.group(1)
-    if CHECKPOINT_DIR.fullmatch(name) and len(parts) > 1:
-        trial = TRIAL_DIR.search(parts[-2])
-        return trial.group(1) if trial else f"{parts[-2]}/{name}"
-    return name
-
-
 @dataclass
 class Examples:
     sentences: list[Sentence]
@@ -90,27 +66,8 @@ def _same_path(model, checkpoint: Path) -> bool:
         return False
 
 
-def best_checkpoint(folder: Path, board: pd.DataFrame, metric: str, mode: str) -> Path | None:
-    """The best finished trial's kept checkpoint (its recorded path, else found under the folder)."""
-    from zs_core.checkpoint import CONFIG_FILE, is_checkpoint
-
-    rows = board.iloc[:0]  # the random baseline and trials that kept no checkpoint are never shown
-    if "checkpoint" in board:
-        rows = board[board["checkpoint"].notna() & board["status"].isin(FINISHED)]
-    if metric in rows:
-        rows = rows.sort_values(metric, ascending=mode == "min", na_position="last")
-    for _, row in rows.iterrows():
-        path = Path(str(row["checkpoint"]))
-        for candidate in (path, folder / path):
-            if is_checkpoint(candidate):
-                return candidate
-        for found in sorted(folder.rglob(CONFIG_FILE)):
-            if str(row["trial_id"]) in str(found) and is_checkpoint(found.parent):
-                return found.parent
-    return None
-
-
-def head_on_dev(encoder, tokenizer, dev: list[Sentence], max_len: int, lowercase: bool, batch: int) -> HeadChoice:
+def head_on_dev(encoder, tokenizer, dev: list[Sentence], max_len: int, lowercase: bool, batch: int,
+                device: str = "cpu") -> HeadChoice:
     """Scan every head over the labelled dev split (one pass per batch) and take the best by MAP."""
     import numpy as np
 
@@ -119,7 +76,7 @@ def head_on_dev(encoder, tokenizer, dev: list[Sentence], max_len: int, lowercase
     from zs_core.scores import POOLINGS
 
     items, _ = encode(dev, tokenizer, max_len, lowercase=lowercase)
-    acc = scan_split(encoder, tokenizer, items, [list(s.gold) for s in dev], batch, "cpu", POOLINGS)
+    acc = scan_split(encoder, tokenizer, items, [list(s.gold) for s in dev], batch, device, POOLINGS)
     average_precision = acc.map()                                                       # [P, L, H]
     p, layer, head = np.unravel_index(int(np.argmax(average_precision)), average_precision.shape)
     why = f"best dev MAP ({average_precision[p, layer, head]:.3f}) over {len(dev)} dev sentences, scanned now"
@@ -128,28 +85,31 @@ def head_on_dev(encoder, tokenizer, dev: list[Sentence], max_len: int, lowercase
 
 def example_scores(checkpoint: Path, data: DataConfig, n: int, lime_samples: int, heads: list[Path],
                    explicit_heads: bool, batch: int = 32) -> Examples:
-    """The first ``n`` positive test sentences, scored by soft attention, the best head and LIME."""
+    """The first ``n`` positive test sentences, scored by the model's own word scores, the best head and LIME."""
     from zs_core.attribution import lime_word_scores
     from zs_core.batching import encode
     from zs_core.checkpoint import load_checkpoint
     from zs_core.data import load_splits
-    from zs_core.encoders import layer_head_counts
-    from zs_core.scores import head_word_scores, predict
+    from zs_core.encoders import layer_head_counts, pick_device
+    from zs_core.protocol import model_method
+    from zs_core.scores import head_word_scores, model_scores
 
     model, tokenizer, cfg = load_checkpoint(checkpoint, attentions=True)
+    device = pick_device()
+    model.to(device)
     splits = load_splits(data, ("dev", "test"))
     labelled = [s for s in splits["test"] if s.labels is not None]
     chosen = [s for s in (labelled or splits["dev"]) if s.label][:n]
     max_len, lowercase = cfg.data.max_seq_length, cfg.data.lowercase
     items, _ = encode(chosen, tokenizer, max_len, lowercase=lowercase)
-    probs, soft = predict(model, items, tokenizer, batch)
+    probs, words, _ = model_scores(model, items, tokenizer, batch, device)
     out = Examples(chosen, probs)
     if not labelled:
         out.notes.append("The test split has no labels: the examples are positive dev sentences.")
-    if soft is None:
-        out.notes.append("Soft attention: this model has a plain classifier head, so it has no word scores.")
+    if words is None:
+        out.notes.append("This model has a plain classifier head, so it has no word scores of its own.")
     else:
-        out.columns["soft attention"] = soft
+        out.columns[model_method(cfg.model).replace("_", " ")] = words
     choice = head_from_files(heads, checkpoint, cfg.model.model_name, explicit_heads)
     layers, n_heads = layer_head_counts(model.encoder)
     if choice is not None and not (choice.layer < layers and choice.head < n_heads):
@@ -158,20 +118,21 @@ def example_scores(checkpoint: Path, data: DataConfig, n: int, lime_samples: int
         choice = None
     if choice is None:
         dev = [s for s in splits["dev"] if s.labels is not None]
-        choice = head_on_dev(model.encoder, tokenizer, dev, max_len, lowercase, batch) if dev else None
+        choice = head_on_dev(model.encoder, tokenizer, dev, max_len, lowercase, batch, device) if dev else None
     if choice is None:
         out.notes.append("Best head: skipped (no heads.parquet and no labelled dev split to pick a head on).")
     else:
         name = f"head L{choice.layer} H{choice.head} {choice.pooling}"
         out.columns[name] = head_word_scores(model.encoder, items, tokenizer, choice.layer, choice.head,
-                                             choice.pooling, batch)
+                                             choice.pooling, batch, device)
         out.notes.append(f"{name}: {choice.why}.")
     if lime_samples < 2:
         out.notes.append("LIME: skipped (--lime-samples below 2).")
     elif tokenizer.mask_token_id is None:
         out.notes.append("LIME: skipped (the tokenizer has no mask token to remove words with).")
     else:
-        out.columns[f"LIME ({lime_samples} samples)"] = lime_word_scores(model, items, tokenizer, lime_samples)
+        out.columns[f"LIME ({lime_samples} samples)"] = lime_word_scores(model, items, tokenizer, lime_samples,
+                                                                         device=device)
     return out
 
 

@@ -1,0 +1,87 @@
+"""The max-pooling zero-shot head (multiple-instance learning): hand-set weights, the three reductions, the
+loss terms it shares with soft attention, and the planted marker learnt from sentence labels alone."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from zs_core.batching import collate, encode
+from zs_core.config import DataConfig, ModelConfig, build_config
+from zs_core.data import Sentence, load_splits
+from zs_core.encoders import load_tokenizer
+from zs_core.errors import InputError
+from zs_core.model import MaxPoolHead, attention_losses, build_model
+from zs_core.train import train
+
+# two sentences of 4 pieces, one hidden unit; piece 3 of row 0 and pieces 0 and 3 of row 1 are not words
+HIDDEN = torch.tensor([[[0.5], [-1.0], [2.0], [9.0]], [[9.0], [0.1], [-0.2], [-9.0]]])
+WORDS = torch.tensor([[True, True, True, False], [False, True, True, False]])
+
+
+def hand_head(reduce="max") -> MaxPoolHead:
+    head = MaxPoolHead(1, 1, dropout=0.0, reduce=reduce)
+    with torch.no_grad():  # logit = 2 tanh(h) - 0.5
+        head.evidence.weight.fill_(1.0)
+        head.evidence.bias.zero_()
+        head.weight.weight.fill_(2.0)
+        head.weight.bias.fill_(-0.5)
+    return head.eval()
+
+
+def logit(h: float) -> float:
+    return 2 * math.tanh(h) - 0.5
+
+
+def test_a_word_piece_scores_its_own_probability_and_the_sentence_is_the_max():
+    sentence, a = hand_head()(HIDDEN, WORDS)
+    rows = [[0.5, -1.0, 2.0], [0.1, -0.2]]
+    assert sentence[:, 0].tolist() == pytest.approx([logit(2.0), logit(0.1)], abs=1e-6)
+    assert a[0, :3].tolist() == pytest.approx([1 / (1 + math.exp(-logit(h))) for h in rows[0]], abs=1e-6)
+    assert a[0, 3].item() == 0 and a[1, 0].item() == 0 and a[1, 3].item() == 0  # not words: 0, never the max
+    assert a[1, 1].item() == pytest.approx(1 / (1 + math.exp(-logit(0.1))), abs=1e-6)
+
+
+def test_smooth_reductions():
+    lse, _ = hand_head("logsumexp")(HIDDEN, WORDS)
+    top3, _ = hand_head("top3")(HIDDEN, WORDS)
+    first = [logit(h) for h in (0.5, -1.0, 2.0)]
+    assert lse[0, 0].item() == pytest.approx(math.log(sum(math.exp(z) for z in first)), abs=1e-5)
+    assert top3[0, 0].item() == pytest.approx(sum(first) / 3, abs=1e-6)
+    assert top3[1, 0].item() == pytest.approx((logit(0.1) + logit(-0.2)) / 2, abs=1e-6)  # only 2 words
+
+
+def test_a_sentence_without_words_has_logit_zero():
+    sentence, a = hand_head()(HIDDEN, torch.zeros_like(WORDS))
+    assert sentence[:, 0].tolist() == [0.0, 0.0] and a.abs().sum().item() == 0.0
+
+
+def test_the_model_loss_is_bce_on_the_max_plus_the_shared_terms(tokenizer):
+    cfg = ModelConfig(model_name="tiny-random", zero_shot_head="max_pool", attention_evidence_size=8,
+                      soft_attention_alpha=0.3, soft_attention_gamma=0.2, zero_delta=0.4, zero_n=2)
+    model = build_model(cfg, seed=3).eval()
+    items, _ = encode([Sentence(("unbelievably", "good"), (1.0, 0.0)), Sentence(("ok",), (0.0,))], tokenizer, 32)
+    batch = collate(items, tokenizer)
+    outputs, loss = model(batch, batch["labels"])
+    a, words = outputs["token_scores"], batch["word_index"] != -1
+    assert (a[~words] == 0).all() and (a[words] > 0).all()
+    best = torch.where(words, a, torch.zeros_like(a)).max(dim=1).values
+    torch.testing.assert_close(outputs["sentence_scores"], best)  # sigmoid(max logit) = max probability
+    expected = nn.functional.binary_cross_entropy_with_logits(outputs["sentence_logits"], batch["labels"]) + \
+        attention_losses(a, words, batch["labels"], cfg)
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+
+
+def test_ce2_is_refused_for_max_pool():
+    with pytest.raises(InputError, match="zero_shot_head max_pool has one sentence logit"):
+        build_config({"zero_shot_head": "max_pool", "sentence_loss": "ce2"}, "t")
+
+
+def test_max_pool_learns_the_planted_marker_from_sentence_labels(marker_task):
+    cfg = build_config({"model_name": "tiny-random", "zero_shot_head": "max_pool", "num_train_epochs": 5,
+                        "learning_rate": 1e-3, "warmup_ratio": 0.0, "attention_evidence_size": 16}, "marker")
+    splits = load_splits(DataConfig(dir=str(marker_task["data"]), positive_labels=("i",)))
+    model = build_model(cfg.model, 1)
+    last = list(train(cfg, model, load_tokenizer("tiny-random"), splits))[-1]
+    # one marker per positive sentence, found at the fixed threshold 0.5: its probability means what it says
+    assert (last["dev/tok_f1"], last["dev/tok_map"], last["dev/words_sent_f1"]) == (1.0, 1.0, 1.0), last
