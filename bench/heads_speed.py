@@ -1,4 +1,4 @@
-"""Head-scan speed and memory on FCE (DESIGN.md, "Performance goals"); results go to bench/RESULTS.md.
+"""Head-scan speed and memory on FCE (the design's performance goals); results go to bench/RESULTS.md.
 
     python bench/heads_speed.py [--fce ../shared/data/fce] [--batch-size 32] [--sample-heads 3] [--repeat 2]
 
@@ -182,7 +182,7 @@ def main() -> int:
         "| measure | seconds | ratio | goal |", "| --- | ---: | ---: | --- |",
         f"| (a) plain inference pass (sdpa, no attention maps) | {plain:.1f} | 1.00 | |",
         f"| (b) full scan: {n_heads} heads x {len(POOLINGS)} poolings, one eager pass per batch, accumulated | "
-        f"{scan:.1f} | (b)/(a) = {scan / plain:.2f} | <= 1.5 (DESIGN: 1.25) |",
+        f"{scan:.1f} | (b)/(a) = {scan / plain:.2f} | <= 1.5 (design: 1.25) |",
         f"| (b) again as one `scan_split` call, as sweep.heads runs it (not interleaved: exposed to other load) | "
         f"{whole:.1f} | (b)/(a) = {whole / plain:.2f} | |",
         f"| (c) seed's way: a pass per head; heads {picks} timed ({', '.join(f'{x:.1f}' for x in per_head)} s), "

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 from zs_core.config import DATASETS, SPLITS, DataConfig
-from zs_core.datasets import SEED_DATASET_NAMES
 from zs_core.errors import InputError
+from zs_core.layouts import SEED_DATASET_NAMES
+from zs_core.protocol import PROTOCOL_VERSION
 from zs_core.provenance import data_provenance
 
 EXIT_BAD_INPUT = 2
@@ -120,11 +121,12 @@ def check_output_dir(path: str | Path) -> Path:
 def provenance(command: str, spec: DataConfig | None = None,
                splits: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
     """Where a result row came from, the same in every output: the command line, created_at, the git sha and
-    whether the tree had uncommitted changes, package versions, and (with ``spec``) the data of ``splits``:
-    dataset or folder, positive labels, limit, sample and each split file's sha256 (short)."""
+    whether the tree had uncommitted changes, the token-score protocol's version, package versions, and (with
+    ``spec``) the data of ``splits``: dataset or folder, positive labels, limit, sample and each split file's sha256
+    (short)."""
     sha, dirty = git_state()
     out = {"command": command, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-           "git_sha": sha, "git_dirty": dirty}
+           "git_sha": sha, "git_dirty": dirty, "protocol_version": PROTOCOL_VERSION}
     for name in PACKAGES:
         try:
             out[f"version_{name}"] = metadata.version(name)

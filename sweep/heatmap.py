@@ -11,16 +11,22 @@ from sweep.leaderboard import model_label
 from zs_core.files import atomic_path
 
 
-def plot_heads(frame: pd.DataFrame, path: str | Path, metric: str = "map") -> Path:
-    """Draw every model's heads (rows with a layer) as layer (y) x head (x) grids of ``metric``.
-
-    Written to a temporary name in the same folder, then renamed.
-    """
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no screen), imported when first drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_heads(frame: pd.DataFrame, path: str | Path, metric: str = "map") -> Path:
+    """Draw every model's heads (rows with a layer) as layer (y) x head (x) grids of ``metric``.
+
+    Written to a temporary name in the same folder, then renamed.
+    """
+    plt = pyplot()
     heads = frame[frame["layer"].notna()]
     models = list(dict.fromkeys(heads["model"]))
     poolings = list(dict.fromkeys(heads["pooling"]))

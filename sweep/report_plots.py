@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from sweep.heatmap import pyplot
+
 TOP_CURVES = 5
 
 
@@ -16,17 +18,8 @@ def png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def figure_uri(fig) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     buffer = io.BytesIO()
     try:
         fig.savefig(buffer, format="png", dpi=100)
@@ -47,7 +40,7 @@ def heatmap_uri(folder: Path, frame: pd.DataFrame) -> str:
 
 def curves_uri(curves: pd.DataFrame, trial_ids: list[str], metric: str, baseline: float | None) -> str | None:
     """Dev ``metric`` and train loss per epoch of the given trials (best first); None when nothing to draw."""
-    plt = _pyplot()
+    plt = pyplot()
     shown = [t for t in trial_ids if t in set(curves["trial_id"])][:TOP_CURVES]
     if not shown or "epoch" not in curves:
         return None

@@ -111,7 +111,8 @@ def _int(value) -> int | None:
 
 
 def status(result, curve: pd.DataFrame, epochs: int) -> str:
-    """ERROR (raised, after its retry), NAN (non-finite loss), TERMINATED (all epochs), STOPPED_EARLY (ASHA)."""
+    """ERROR (raised, after its retry), NAN (non-finite loss), TERMINATED (all epochs), STOPPED_EARLY (ASHA, or
+    early_stopping_patience: dev stopped improving)."""
     if result.error is not None:
         return "ERROR"
     if "nan_loss" in curve and (curve["nan_loss"] == 1).any():

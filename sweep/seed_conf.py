@@ -22,10 +22,10 @@ from typing import Any, Sequence
 
 from sweep.common import Parser
 from zs_core.config import DATASETS, RunConfig, build_config
-from zs_core.datasets import SEED_DATASET_NAMES
 from zs_core.errors import InputError, error_line
+from zs_core.layouts import SEED_DATASET_NAMES
 
-STAGES = ("train", "predict", "evaluate")
+CONF_STAGES = ("train", "predict", "evaluate")  # the seed's three stages, each with its own .conf
 PLACEHOLDERS = ("method", "experiment_name", "model_name", "dataset_name", "datetime")
 RESULT_KEYS = ("eval_results_filename", "eval_results_filaname")  # the seed spelled it both ways
 # sweep.predict's argparse destination <- the prediction conf's key (the command line wins)
@@ -104,8 +104,8 @@ def seed_float(raw: dict[str, str], key: str, source: str) -> float | None:
 
 def check_supported(raw: dict[str, str], source: str, stage: str) -> None:
     """Refuse, in one line, what a stage would silently get wrong."""
-    if stage not in STAGES:
-        raise ValueError(f"stage {stage!r}; expected one of {', '.join(STAGES)}")
+    if stage not in CONF_STAGES:
+        raise ValueError(f"stage {stage!r}; expected one of {', '.join(CONF_STAGES)}")
     if stage == "train" and not seed_flag(raw, "make_all_labels_equal_max", source, True):
         raise InputError(f"{source}: make_all_labels_equal_max = False (the sentence label taken from the "
                          f"first token) is not supported; zs-sweep labels a sentence positive when any word is")
@@ -166,15 +166,17 @@ def sweep_doc(path: Path) -> dict:
             "fixed": fixed, "tune": tune}
 
 
-def conf_data(conf: dict[str, str], source: str) -> dict[str, str]:
+def conf_data(conf: dict[str, str], source: str, instead: str = "") -> dict[str, str]:
     """A .conf's ``dataset`` as a data block: one of the seed's datasets (its root from --data-root or
-    $ZS_DATA_ROOT) or a named dataset (wnut16, also when the conf names none)."""
+    $ZS_DATA_ROOT) or a named dataset (wnut16, also when the conf names none); ``instead``: what else the
+    user may give, named in the error."""
     name = conf.get("dataset") or "wnut16"
     if name in SEED_DATASET_NAMES:
         return {"seed_dataset": name}
     if name not in DATASETS:
+        alternative = f", or give {instead}" if instead else ""
         raise InputError(f"{source}: dataset {name!r} is not a known dataset; expected one of "
-                         f"{', '.join((*SEED_DATASET_NAMES, *DATASETS))}")
+                         f"{', '.join((*SEED_DATASET_NAMES, *DATASETS))}{alternative}")
     return {"dataset": name}
 
 
@@ -200,13 +202,8 @@ def conf_dataset(args: argparse.Namespace, conf: dict[str, str], instead: str) -
     (``instead``: what else to give)."""
     if args.data or args.data_dir or args.seed_dataset or getattr(args, "gold", None) or not conf.get("dataset"):
         return
-    if conf["dataset"] not in (*DATASETS, *SEED_DATASET_NAMES):
-        raise InputError(f"{args.config}: dataset {conf['dataset']!r} is not a known dataset "
-                         f"({', '.join((*SEED_DATASET_NAMES, *DATASETS))}); give {instead}")
-    if conf["dataset"] in SEED_DATASET_NAMES:
-        args.seed_dataset = conf["dataset"]
-    else:
-        args.data = conf["dataset"]
+    block = conf_data(conf, args.config, instead)
+    args.seed_dataset, args.data = block.get("seed_dataset"), block.get("dataset")
 
 
 def apply_predict_conf(args: argparse.Namespace) -> None:

@@ -66,7 +66,7 @@ def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed
     selection = selection_rule(metric, mode)
     tracked = [r for r in rules_for(model_method(cfg.model)) if r.name in rules and r.name != selection.name]
     try:
-        for metrics in train(cfg, model, tokenizer, splits, device, state, [selection, *tracked],
+        for metrics in train(cfg, model, tokenizer, splits, device, state, selection, tracked,
                              score_test=bool(tracked)):
             best = state.picks[selection.name]
             metrics = {**metrics, **node, "nan_loss": 0, "best_epoch": best["epoch"], "best_step": best["step"],

@@ -1,6 +1,6 @@
 """The seed's seven datasets by name (data.seed_dataset + root, --seed-dataset --data-root, $ZS_DATA_ROOT, a
 .conf's dataset) and sentence-level files ({split}.sentences.tsv), on tiny files laid out as the seed lays them
-out. The seed's file names are written out here, not taken from zs_core.datasets, so a wrong name fails."""
+out. The seed's file names are written out here, not taken from zs_core.layouts, so a wrong name fails."""
 import json
 import os
 import subprocess

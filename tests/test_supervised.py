@@ -90,3 +90,84 @@ def test_sweep_run_trains_the_ceiling_and_predict_scores_it(tmp_path, marker_tas
                          cwd=repo_root, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().endswith("has supervised word scores, not --method soft_attention")
     assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "q.tsv").exists()
+
+
+# --- a ceiling that is one: weighted positives, trained until dev stops improving -------------------
+
+def test_the_ceiling_defaults_train_to_convergence_and_weigh_positives():
+    cfg = build_config({"is_seq_class": False}, "t")
+    assert (cfg.train.num_train_epochs, cfg.train.early_stopping_patience, cfg.model.token_pos_weight) == (20, 3, "auto")
+    given = build_config({"is_seq_class": False, "num_train_epochs": 2, "early_stopping_patience": 0}, "t")
+    assert (given.train.num_train_epochs, given.train.early_stopping_patience) == (2, 0)
+    assert build_config({}, "t").train.early_stopping_patience == 0  # zero-shot runs keep their epochs
+
+
+def test_the_positive_weight_is_the_negatives_per_positive_and_saved_with_the_head(tmp_path):
+    from zs_core.checkpoint import load_checkpoint, save_checkpoint
+
+    splits = {"train": SENTENCES * 4, "dev": SENTENCES}  # 3 positive words of 5
+    cfg = build_config({"model_name": "tiny-random", "is_seq_class": False, "num_train_epochs": 1}, "t")
+    model = build_model(cfg.model, 1)
+    next(train(cfg, model, load_tokenizer("tiny-random"), splits))
+    assert model.head.pos_weight.item() == pytest.approx(2 / 3)
+    save_checkpoint(tmp_path / "c", model, load_tokenizer("tiny-random"), cfg)
+    assert load_checkpoint(tmp_path / "c")[0].head.pos_weight.item() == pytest.approx(2 / 3)
+    fixed = build_config({"model_name": "tiny-random", "is_seq_class": False, "token_pos_weight": 1.0}, "t")
+    model = build_model(fixed.model, 1)
+    next(train(fixed, model, load_tokenizer("tiny-random"), splits))
+    assert model.head.pos_weight.item() == 1.0
+    with pytest.raises(Exception, match="token_pos_weight"):
+        build_config({"token_pos_weight": "often"}, "t")
+
+
+def test_early_stopping_ends_the_run_patience_evaluations_after_the_pick(marker_task):
+    from zs_core.protocol import on_test, pick, selection_rule
+
+    rule = selection_rule("dev/loss", "max")  # the worst loss: picked at the first evaluation, never again
+    cfg = build_config({"model_name": "tiny-random", "is_seq_class": False, "learning_rate": 1e-3,
+                        "warmup_ratio": 0.0, "eval_steps": 2}, "t")
+    splits = load_splits(DataConfig(dir=str(marker_task["data"]), positive_labels=("i",)))
+    out = list(train(cfg, build_model(cfg.model, 1), load_tokenizer("tiny-random"), splits, select=rule))
+    assert [m["step"] for m in out] == [2, 4, 6, 8] and pick(rule, out) == 0  # patience 3 (the default)
+    assert on_test("tok_f1") in out[0] and on_test("tok_f1") in out[-1]  # the pick and the last are scored
+
+
+def _rare_label_task(folder, rng):
+    """~1.5% positive words: sentences of 8-14 filler words, one in five holds the marker once, labelled, and
+    beside it a second cue of the positive sentences that is not labelled: sentence labels cannot tell the two
+    apart, gold token labels can."""
+    from pathlib import Path
+
+    filler = "the a cat dog sat on mat house tree car road big small red blue green runs walks".split()
+    for split, n in (("train", 300), ("dev", 60), ("test", 60)):
+        lines = []
+        for k in range(n):
+            words = [rng.choice(filler) for _ in range(rng.randint(8, 14))]
+            labels = ["c"] * len(words)
+            if k % 5 == 0:
+                j = rng.randrange(len(words))
+                words[j], labels[j] = "zebra", "i"
+                words.insert(rng.randrange(len(words) + 1), "stripes")
+                labels.insert(words.index("stripes"), "c")
+            lines += [f"{w}\t{lab}" for w, lab in zip(words, labels)] + [""]
+        Path(folder / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_on_a_rare_label_the_ceiling_beats_zero_shot_soft_attention(tmp_path):
+    """Issue 19: with 1% positive words the unweighted 3-epoch ceiling scored F1 0 at 0.5 (every score below it)."""
+    import random
+
+    from zs_core.protocol import on_test, selection_rule
+
+    _rare_label_task(tmp_path, random.Random(5))
+    splits = load_splits(DataConfig(dir=str(tmp_path), positive_labels=("i",)))
+    tokenizer, common = load_tokenizer("tiny-random"), {"model_name": "tiny-random", "learning_rate": 1e-3,
+                                                        "warmup_ratio": 0.0}
+    ceiling = build_config({**common, "is_seq_class": False}, "ceiling")  # its defaults: weighted, until converged
+    rule = selection_rule("dev/tok_f1", "max")
+    runs = list(train(ceiling, build_model(ceiling.model, 1), tokenizer, splits, select=rule))
+    best = next(m for m in runs if m["step"] == max(runs, key=lambda m: (m["dev/tok_f1"], m["dev/tok_map"]))["step"])
+    zero_shot = build_config({**common, "num_train_epochs": 3}, "soft attention")
+    soft = list(train(zero_shot, build_model(zero_shot.model, 1), tokenizer, splits, select=rule))[-1]
+    assert on_test("tok_f1") in best and best[on_test("tok_f1")] >= 0.9, best
+    assert best[on_test("tok_f1")] > soft[on_test("tok_f1")], (best[on_test("tok_f1")], soft[on_test("tok_f1")])

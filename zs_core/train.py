@@ -68,16 +68,17 @@ class OwnRNG:
 def train(
     cfg: RunConfig, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
     splits: dict[str, list[Sentence]], device: str | torch.device = "cpu", state: TrainState | None = None,
-    rules: Sequence[Rule] = (), score_test: bool = True,
+    select: Rule | None = None, rules: Sequence[Rule] = (), score_test: bool = True,
 ) -> Iterator[dict[str, float]]:
     """Fine-tune ``model`` on splits["train"]; at every dev evaluation yield train loss, dev metrics, seconds.
 
     Evaluations come after every epoch, or with ``eval_steps`` = N every N optimizer steps and after the
     last one. ``step`` counts optimizer steps; ``epoch`` is the (fractional) number of epochs done.
     The model holds the evaluated weights while the caller handles the yielded dict (save it if best).
-    Each rule's pick so far is kept in ``state.picks``. With ``score_test`` and a labelled test split, an
-    evaluation that some rule picks (so far), other than the last-evaluation rule, and the run's last
-    evaluation are also scored on test (``test/*``, at dev's
+    ``select`` (the run's selection rule) and each of ``rules`` keep their pick so far in ``state.picks``;
+    with ``early_stopping_patience`` N the run ends at the N-th evaluation after ``select``'s pick. With
+    ``score_test`` and a labelled test split, an evaluation that some rule picks (so far), other than the
+    last-evaluation rule, and the run's last evaluation are also scored on test (``test/*``, at dev's
     calibrated threshold): each rule's test numbers are then those of its pick, with no checkpoint kept.
     ``state``, when given, is kept up to date at every evaluation; one with step > 0 (and the model holding
     the weights of that evaluation) resumes the run there: on CPU the rest of the run is the same as an
@@ -89,6 +90,7 @@ def train(
                else [list(map(float, s.gold)) for s in splits["train"]])  # the ceiling learns the gold labels
     train_items, truncated = encode(splits["train"], tokenizer, cfg.data.max_seq_length, targets, cfg.data.lowercase)
     items = {}
+    rules = [*([select] if select else []), *(r for r in rules if select is None or r.name != select.name)]
     for name in ("dev", "test") if score_test and rules and _labelled(splits.get("test")) else ("dev",):
         gold = None if cfg.model.is_seq_class else [list(map(float, s.gold)) for s in splits[name]]  # ceiling's loss
         items[name] = encode(splits[name], tokenizer, cfg.data.max_seq_length, gold, cfg.data.lowercase)
@@ -102,6 +104,8 @@ def train(
     mask_rng = torch.Generator().manual_seed(tc.seed)
     every = tc.eval_steps or steps_per_epoch
     state = state if state is not None else TrainState()
+    if not cfg.model.is_seq_class and not state.step:
+        model.head.pos_weight.fill_(_pos_weight(cfg, targets))
     if state.step:  # resume: the model holds this evaluation's weights already
         optimizer.load_state_dict(state.optimizer)
         scheduler.load_state_dict(state.scheduler)
@@ -147,12 +151,18 @@ def train(
             }
             picked = [r.name for r in rules if better(r, metrics, state.picks.get(r.name))]
             state.picks.update({name: _pick_record(metrics) for name in picked})
-            if "test" in items and (set(picked) - {"last"} or step == total_steps):
+            if select is not None:
+                state.stale = 0 if select.name in picked else state.stale + 1
+            patience = tc.early_stopping_patience
+            last = step == total_steps or bool(select and patience and state.stale >= patience)
+            if "test" in items and (set(picked) - {"last"} or last):
                 scored = evaluate(model, items["test"][0], splits["test"], tokenizer, cfg, device,
                                   metrics.get(on_dev(TOK_CAL_THRESHOLD)), calibrate=False)
                 metrics.update({on_test(k): v for k, v in scored.items()}, **{on_test(TRUNCATED): items["test"][1]})
             metrics["seconds"] = time.perf_counter() - start
             yield metrics
+            if last:  # the last step, or dev has stopped improving
+                return
             losses, sentences, start = [], 0, time.perf_counter()
 
 
@@ -166,6 +176,15 @@ def _forward_backward(model, batch, cfg: RunConfig, mask_rng, tokenizer, device)
     if torch.isfinite(loss):
         (loss / cfg.train.gradient_accumulation_steps).backward()
     return loss.item()
+
+
+def _pos_weight(cfg: RunConfig, targets: Sequence[Sequence[float]]) -> float:
+    """The ceiling's weight on positive words: token_pos_weight, or (auto) negatives / positives in train."""
+    if cfg.model.token_pos_weight != "auto":
+        return float(cfg.model.token_pos_weight)
+    positive = sum(1 for words in targets for t in words if t > 0)
+    total = sum(len(words) for words in targets)
+    return (total - positive) / positive if positive else 1.0
 
 
 def _pick_record(metrics: dict) -> dict:

