@@ -1,28 +1,27 @@
-"""The paper's table from zs-sweep's own runs: FCE, SST positive and SST negative, with minilm.
+"""The paper's tasks from zs-sweep's own runs: FCE, SST positive and SST negative, with minilm: both zero-shot
+heads, every selection rule beside the oracle, the encoder's heads, LIME and the supervised ceiling.
 
 SST is the paper's task: sentence labels from the data folder's {split}.sentences.tsv (the sentence's own
 sentiment), token labels from {split}.tsv.
 
-  python bench/quality.py                                   # the CPU budget: ~3 h on 2 cores, resumable
+  python bench/quality.py                                   # the CPU budget: hours on 2 cores, resumable
   python bench/quality.py --preset full --address HEAD:6379  # the same stages at full size on a GPU cluster
 
 Per task, each stage runs zs-sweep's own command lines and is skipped when its output is there, so an
-interrupted run resumes where it stopped (an interrupted search resumes with sweep.run --resume):
-  search  sweep.run: Optuna over soft_attention_gamma, soft_attention_alpha, learning_rate (one seed,
-          ASHA by epoch) on a train subsample; the best configuration by dev sentence F1 (the paper's selection)
-  final   sweep.run: that configuration with 3 seeds on more train; every seed is scored on test
-FCE, the paper's own task, has no search over loss weights:
-  ablation  sweep.run: search_spaces/paper_ablation.yaml's grid (square_attention, zero_delta, attend_sep,
-            sentence_loss) on a train subsample, one seed
-  final     sweep.run: search_spaces/paper.yaml (the paper's FCE model, dev checked every 500 steps) with the
-            grid point of the best dev sentence F1 and the preset's lr, warm-up, epochs and seeds, all train
-  heads   sweep.heads on the final's best seed and on the untrained encoder, for dev and for test: the best
-          head is chosen by dev MAP and reported on test with its dev-calibrated threshold
-  ceiling sweep.run: the supervised ceiling, a token classifier on the gold token labels (is_seq_class
-          false, lr 5e-5, no search), kept by dev token F1, every seed scored on test
-  predict sweep.predict: LIME on a fixed random sample of dev and test sentences (data --sample), soft
-          attention and random on the same sample (random on the whole test set comes from sweep.heads)
-  table   OUT/<task>/table.md, OUT/tables.md and OUT/quality.json (sweep.evaluate's numbers)
+interrupted run resumes where it stopped (an interrupted sweep resumes with sweep.run --resume):
+  compare  sweep.run: both zero-shot heads (soft_attention, max_pool) x initializers (xavier, glorot) x seeds
+           on a cheap budget, dev every eval_steps; every rule's pick is scored on test (rules.parquet)
+  final_*  sweep.run, one per head: the initializer the headline rule rates best on dev in compare (zero-shot:
+           the mean over seeds of dev words_sent_f1 at that rule's pick), every seed on the full budget
+  heads    sweep.heads on the best final checkpoint (the head and trial the headline rule rates best on dev)
+           and on the untrained encoder, for dev and for test: the best head by dev MAP, reported on test
+  ceiling  sweep.run: the supervised ceiling with its defaults (is_seq_class false: positives weighted,
+           trained until dev token F1 stops improving, at most 20 epochs), every seed scored on test
+  predict  sweep.predict: LIME on a fixed random sample of dev and test sentences (data --sample), the head's
+           own scores and random on the same sample
+  table    OUT/<task>/table.md and curves.png, OUT/tables.md and OUT/quality.json
+The headline rule (HEADLINE) was fixed before any of these runs: no token label picks a checkpoint or a
+configuration behind a headline number; the oracle rules (oracle_*) are reported beside it, labelled.
 """
 from __future__ import annotations
 
@@ -35,9 +34,9 @@ import time
 from pathlib import Path
 
 import yaml
-from quality_table import task_table, write_tables  # bench/ is on sys.path when run as python bench/quality.py
+from quality_table import chosen_initializer, task_table, write_tables  # bench/ is on sys.path
 
-from sweep.leaderboard import FINISHED
+from zs_core.protocol import MAX_POOL, SOFT_ATTENTION, TOK_F1, WORDS_SENT_F1, on_dev
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = {  # data folder below --data-root, positive labels, how a budget of N train/dev sentences is cut
@@ -47,45 +46,41 @@ TASKS = {  # data folder below --data-root, positive labels, how a budget of N t
     "sst_pos": ("sst", ["pos", "vpos"], "sample"),
     "sst_neg": ("sst", ["neg", "vneg"], "sample"),
 }
+HEADS = (SOFT_ATTENTION, MAX_POOL)
+HEADLINE = on_dev(WORDS_SENT_F1)  # the zero-shot rule behind the headline numbers, fixed before the runs
 PRESETS = {
-    # search_train: first N train sentences for the search (None: all), search_dev likewise;
-    # final_train: train sentences for the 3-seed final runs; lime_sample: dev and test sentences for LIME
-    # paper: FCE's final (search_spaces/paper.yaml) with these overrides (the cpu preset's: lr 3e-5 for minilm,
-    # warm-up over 10% of the optimizer steps, since the seed's warm-up outlasts a 3-epoch run); ablation:
-    # paper_ablation.yaml's grid on the first `train` sentences
-    "cpu": {"model": "minilm", "search_train": 1500, "search_dev": 600, "search_epochs": 2, "num_samples": 4,
-            "final_train": {"sst_pos": 4000, "sst_neg": 4000}, "final_epochs": 1,
-            "seeds": [1, 2, 3], "lime_sample": 60, "lime_samples": 1024,
-            "paper": {"learning_rate": 3.0e-5, "warmup_unit": "steps", "num_train_epochs": 3, "seeds": [9, 1, 2]},
-            "ablation": {"train": 4000, "num_train_epochs": 1, "seeds": [9]},
-            "ceiling": {"fce": {"train": None, "epochs": 1, "seeds": [9]},  # all train: the final kept epochs 0.6-0.9
-                        "sst_pos": {"train": 4000, "epochs": 1, "seeds": [1, 2, 3]},
-                        "sst_neg": {"train": 4000, "epochs": 1, "seeds": [1, 2, 3]}}},
-    "full": {"model": "minilm", "search_train": None, "search_dev": None, "search_epochs": 3, "num_samples": 16,
-             "final_train": {}, "final_epochs": 3, "seeds": [1, 2, 3], "lime_sample": None,
-             "lime_samples": 4096,
-             "paper": {"learning_rate": 2.0e-5, "warmup_unit": "sentences", "num_train_epochs": 20,
-                       "seeds": [3, 5, 9, 15, 20]},
-             "ablation": {"train": None, "num_train_epochs": 3, "seeds": [9, 1]},
-             "ceiling": {t: {"train": None, "epochs": 3, "seeds": [1, 2, 3]} for t in ("fce", "sst_pos", "sst_neg")}},
-    # the whole pipeline in a minute on the tiny random encoder (tests/test_quality.py)
-    "smoke": {"model": "tiny-random", "search_train": 64, "search_dev": 32, "search_epochs": 1, "num_samples": 2,
-              "final_train": {"fce": 64, "sst_pos": 64, "sst_neg": 64}, "final_epochs": 1, "seeds": [1, 2],
+    # compare: the cheap budget (train sentences per task, None = all); final: the full one; ceiling: per task
+    "cpu": {"model": "minilm", "learning_rate": 3.0e-5, "seeds": [1, 2, 3], "resources": {"cpu": 1},
+            "compare": {"train": {"fce": 8000, "sst_pos": 4000, "sst_neg": 4000}, "epochs": 2,
+                        "eval_steps": {"fce": 250, "sst_pos": 125, "sst_neg": 125},
+                        "initializers": ["xavier", "glorot"]},
+            "final": {"train": {}, "epochs": {"fce": 4, "sst_pos": 3, "sst_neg": 3},
+                      "eval_steps": {"fce": 500, "sst_pos": 250, "sst_neg": 250}},
+            "lime_sample": 60, "lime_samples": 1024,
+            "ceiling": {"fce": {"train": None, "seeds": [1]}, "sst_pos": {"train": None, "seeds": [1, 2, 3]},
+                        "sst_neg": {"train": None, "seeds": [1, 2, 3]}}},
+    "full": {"model": "minilm", "learning_rate": 3.0e-5, "seeds": [1, 2, 3, 4, 5], "resources": {"gpu": 1},
+             "compare": {"train": {}, "epochs": 3, "eval_steps": {"fce": 500, "sst_pos": 250, "sst_neg": 250},
+                         "initializers": ["xavier", "glorot"]},
+             "final": {"train": {}, "epochs": {"fce": 10, "sst_pos": 6, "sst_neg": 6},
+                       "eval_steps": {"fce": 500, "sst_pos": 250, "sst_neg": 250}},
+             "lime_sample": None, "lime_samples": 4096,
+             "ceiling": {t: {"train": None, "seeds": [1, 2, 3]} for t in TASKS}},
+    # the whole pipeline in a minute or two on the tiny random encoder (tests/test_quality.py)
+    "smoke": {"model": "tiny-random", "learning_rate": 1.0e-3, "seeds": [1, 2], "resources": {"cpu": 1},
+              "compare": {"train": {t: 48 for t in TASKS}, "epochs": 1, "eval_steps": {t: 3 for t in TASKS},
+                          "initializers": ["xavier", "glorot"]},
+              "final": {"train": {t: 64 for t in TASKS}, "epochs": {t: 1 for t in TASKS},
+                        "eval_steps": {t: 4 for t in TASKS}},
               "lime_sample": 4, "lime_samples": 64,
-              "paper": {"learning_rate": 1.0e-3, "warmup_unit": "steps", "num_train_epochs": 1, "seeds": [1, 2]},
-              "ablation": {"train": 64, "num_train_epochs": 1, "seeds": [1]},
-              "ceiling": {t: {"train": 64, "epochs": 1, "seeds": [1, 2]} for t in ("fce", "sst_pos", "sst_neg")}},
+              "ceiling": {t: {"train": 64, "seeds": [1]} for t in TASKS}},
 }
 CEILING_LR = 5.0e-5  # the supervised ceiling's learning rate (no search: it is the upper bound, not the study)
-PAPER_TASKS = ("fce",)  # tasks whose final is the paper's own model (search_spaces/paper.yaml)
-SPACES = ROOT / "search_spaces"
-SEARCH = {
-    "soft_attention_gamma": {"loguniform": [0.01, 1.0]},
-    "soft_attention_alpha": {"choice": [0.0, 0.01, 0.1]},
-    "learning_rate": {"loguniform": [2.0e-5, 1.0e-4]},
-}
-FIXED = {"soft_attention": True, "per_device_train_batch_size": 16, "max_seq_length": 128}
-METRIC = "dev/sent_f1"
+# every zero-shot run: the seed's soft-attention settings that the earlier FCE runs measured (square and zero off,
+# alpha = gamma = 0.1, one logit), shared by both heads (alpha pushes the smallest word score to 0 in both)
+FIXED = {"soft_attention": True, "max_seq_length": 128, "lowercase": True, "per_device_train_batch_size": 16,
+         "warmup_ratio": 0.1, "square_attention": False, "attend_sep": False, "sentence_loss": "bce",
+         "soft_attention_alpha": 0.1, "soft_attention_gamma": 0.1, "zero_delta": 0.0}
 
 
 def parse_args(argv):
@@ -96,6 +91,8 @@ def parse_args(argv):
     p.add_argument("--output", default="runs/quality", help="output folder (default runs/quality)")
     p.add_argument("--address", default=None, help="a running Ray cluster for sweep.run and sweep.heads")
     p.add_argument("--storage", default=None, help="Tune's result trees (a shared folder or URI: several nodes)")
+    p.add_argument("--until", default=None, choices=("compare", "final", "heads", "ceiling", "predict"),
+                   help="stop after this stage of every task (default: run them all)")
     return p.parse_args(argv)
 
 
@@ -140,54 +137,6 @@ def sweep_stage(run: Runner, space: Path, folder: Path) -> None:
     run("sweep.run", str(space), "--output", str(space.parent), again, ray=True)
 
 
-def best_row(folder: Path) -> dict:
-    import pandas as pd
-
-    board = pd.read_parquet(folder / "leaderboard.parquet")
-    trials = board[(board["method"] != "random") & board["status"].isin(FINISHED)]
-    if trials.empty:
-        sys.exit(f"quality: {folder}: no finished trial")
-    return trials.sort_values(METRIC, ascending=False).iloc[0].to_dict()
-
-
-def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner) -> None:
-    sub, positive, _ = TASKS[task]
-    folder, home = data_root / sub, out / task
-    home.mkdir(parents=True, exist_ok=True)
-    data = {"dir": str(folder), "positive_labels": positive}
-    fixed = {**FIXED, "model_name": preset["model"]}
-    tune = {"metric": METRIC, "mode": "max", "resources_per_trial": {"gpu": 1},
-            **({"storage_path": f"{run.storage}/{task}"} if run.storage else {})}
-    final_data = {**data, **cut(task, train=preset["final_train"].get(task))}
-    if task in PAPER_TASKS:
-        paper_stages(run, home, final_data, {**data, **cut(task, train=preset["ablation"]["train"])}, preset, tune)
-    else:
-        search = write_space(home / "search.yaml", "search",
-                             {**data, **cut(task, train=preset["search_train"], dev=preset["search_dev"])},
-                             {**fixed, "num_train_epochs": preset["search_epochs"]}, SEARCH,
-                             {**tune, "num_samples": preset["num_samples"], "searcher": "optuna",
-                              "scheduler": "asha", "grace_period": 1, "seeds": preset["seeds"][:1], "keep_top_k": 1})
-        sweep_stage(run, search, home / "search")
-        chosen = {k: best_row(home / "search")[k] for k in SEARCH}
-        final = write_space(home / "final.yaml", "final", final_data,
-                            {**fixed, "num_train_epochs": preset["final_epochs"], **chosen}, {},
-                            {**tune, "searcher": "grid", "scheduler": "fifo", "seeds": preset["seeds"],
-                             "keep_top_k": len(preset["seeds"])})
-        sweep_stage(run, final, home / "final")
-    checkpoint = str(best_row(home / "final")["checkpoint"])
-    for split in ("dev", "test"):
-        heads = home / f"heads_{split}"
-        if not (heads / "heads.parquet").is_file():
-            storage = ["--storage", f"{run.storage}/{task}/heads_{split}"] if run.storage else []
-            run("sweep.heads", "--model", checkpoint, preset["model"], *data_args(folder, positive), "--split", split,
-                "--output", str(heads), *storage, ray=True)
-    predictions(run, home, folder, positive, checkpoint, preset)
-    budget = preset["ceiling"][task]
-    ceiling_stage(run, home, {**data, **cut(task, train=budget["train"])}, budget,
-                  {**fixed, "learning_rate": CEILING_LR}, tune)
-    (home / "table.md").write_text(task_table(task, home, preset), encoding="utf-8")
-
-
 def cut(task: str, **counts: int | None) -> dict:
     """The data block's budget: {"limit": ...} (the first N sentences) or {"sample": ...} (a fixed random N),
     as the task's data needs (TASKS); {} when every count is None (all sentences)."""
@@ -195,46 +144,81 @@ def cut(task: str, **counts: int | None) -> dict:
     return {TASKS[task][2]: counts} if counts else {}
 
 
-def paper_stages(run: Runner, home: Path, data: dict, ablation_data: dict, preset: dict, tune: dict) -> None:
-    """The ablation grid (search_spaces/paper_ablation.yaml) on a small budget, then the final: the paper's
-    FCE model (search_spaces/paper.yaml) with the grid point that had the best dev sentence F1 (zero-shot:
-    no token label chooses) and the preset's encoder, learning rate, warm-up, epochs and seeds."""
-    paper, ablation = preset["paper"], preset["ablation"]
-    grid = yaml.safe_load((SPACES / "paper_ablation.yaml").read_text(encoding="utf-8"))
-    adapted = {"model_name": preset["model"], "learning_rate": paper["learning_rate"],
-               "warmup_unit": paper["warmup_unit"]}
-    path = write_space(home / "ablation.yaml", "ablation", ablation_data,
-                       {**grid["fixed"], **adapted, "num_train_epochs": ablation["num_train_epochs"]}, grid["search"],
-                       {**grid["tune"], **tune, "seeds": ablation["seeds"], "keep_top_k": 1})
-    sweep_stage(run, path, home / "ablation")
-    chosen = {k: best_row(home / "ablation")[k] for k in grid["search"]}
-    space = yaml.safe_load((SPACES / "paper.yaml").read_text(encoding="utf-8"))
-    path = write_space(home / "final.yaml", "final", data,
-                       {**space["fixed"], **adapted, **chosen, "num_train_epochs": paper["num_train_epochs"]}, {},
-                       {**space["tune"], **tune, "seeds": paper["seeds"], "keep_top_k": len(paper["seeds"])})
-    sweep_stage(run, path, home / "final")
+def zero_shot_stages(run: Runner, task: str, home: Path, data: dict, preset: dict, tune: dict,
+                     until: str | None) -> list[Path]:
+    """compare, then (unless ``until`` compare) one final per head; returns the finals' folders."""
+    compare, final = preset["compare"], preset["final"]
+    fixed = {**FIXED, "model_name": preset["model"], "learning_rate": preset["learning_rate"]}
+    path = write_space(home / "compare.yaml", "compare", {**data, **cut(task, train=compare["train"].get(task))},
+                       {**fixed, "num_train_epochs": compare["epochs"], "eval_steps": compare["eval_steps"][task]},
+                       {"zero_shot_head": {"grid": list(HEADS)}, "initializer_name": {"grid": compare["initializers"]}},
+                       {**tune, "keep_top_k": 0})
+    sweep_stage(run, path, home / "compare")
+    finals = []
+    for head in HEADS if until != "compare" else ():
+        init = chosen_initializer(home / "compare", head, HEADLINE)
+        path = write_space(home / f"final_{head}.yaml", f"final_{head}",
+                           {**data, **cut(task, train=final["train"].get(task))},
+                           {**fixed, "zero_shot_head": head, "initializer_name": init,
+                            "num_train_epochs": final["epochs"][task], "eval_steps": final["eval_steps"][task]}, {},
+                           {**tune, "keep_top_k": len(preset["seeds"])})
+        sweep_stage(run, path, home / f"final_{head}")
+        finals.append(home / f"final_{head}")
+    return finals
 
 
-def ceiling_stage(run: Runner, home: Path, data: dict, budget: dict, fixed: dict, tune: dict) -> None:
-    """The supervised ceiling: the same encoder as a token classifier trained on the gold token labels of
-    train (is_seq_class false), each seed's model kept by dev token F1 at 0.5, scored on test."""
-    fixed = {k: v for k, v in fixed.items() if k != "soft_attention"}
-    path = write_space(home / "ceiling.yaml", "ceiling", data,
-                       {**fixed, "is_seq_class": False, "num_train_epochs": budget["epochs"]}, {},
-                       {**tune, "metric": "dev/tok_f1", "searcher": "grid", "scheduler": "fifo",
-                        "seeds": budget["seeds"], "keep_top_k": len(budget["seeds"])})
-    sweep_stage(run, path, home / "ceiling")
+def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner, until: str | None) -> None:
+    from sweep.models import best_checkpoint
+
+    sub, positive, _ = TASKS[task]
+    folder, home = data_root / sub, out / task
+    home.mkdir(parents=True, exist_ok=True)
+    data = {"dir": str(folder), "positive_labels": positive}
+    tune = {"metric": HEADLINE, "mode": "max", "searcher": "grid", "scheduler": "fifo", "seeds": preset["seeds"],
+            "resources_per_trial": preset["resources"],
+            **({"storage_path": f"{run.storage}/{task}"} if run.storage else {})}
+    finals = zero_shot_stages(run, task, home, data, preset, tune, until)
+    if until not in ("compare", "final"):
+        best = max(finals, key=lambda f: chosen_score(f))
+        checkpoint = str(best_checkpoint(best))
+        for split in ("dev", "test"):
+            heads = home / f"heads_{split}"
+            if not (heads / "heads.parquet").is_file():
+                storage = ["--storage", f"{run.storage}/{task}/heads_{split}"] if run.storage else []
+                run("sweep.heads", "--model", checkpoint, preset["model"], *data_args(folder, positive), "--split",
+                    split, "--output", str(heads), *storage, ray=True)
+        if until != "heads":
+            budget = preset["ceiling"][task]
+            fixed = {k: v for k, v in FIXED.items() if not k.startswith(("soft_attention", "square", "attend",
+                                                                        "sentence_loss", "zero"))}
+            path = write_space(home / "ceiling.yaml", "ceiling", {**data, **cut(task, train=budget["train"])},
+                               {**fixed, "model_name": preset["model"], "is_seq_class": False,
+                                "learning_rate": CEILING_LR}, {},
+                               {**tune, "metric": on_dev(TOK_F1), "seeds": budget["seeds"],
+                                "keep_top_k": len(budget["seeds"])})
+            sweep_stage(run, path, home / "ceiling")
+            if until != "ceiling":
+                predictions(run, home, folder, positive, checkpoint, best.name.removeprefix("final_"), preset)
+    (home / "table.md").write_text(task_table(task, home, preset), encoding="utf-8")
 
 
-def predictions(run: Runner, home: Path, folder: Path, positive: list[str], checkpoint: str,
+def chosen_score(final: Path) -> float:
+    """A final's mean dev value of the headline rule's metric at its pick (zero-shot: which head to show)."""
+    import pandas as pd
+
+    picks = pd.read_parquet(final / "rules.parquet")
+    return float(picks[picks["rule_metric"] == HEADLINE][HEADLINE].mean())
+
+
+def predictions(run: Runner, home: Path, folder: Path, positive: list[str], checkpoint: str, method: str,
                 preset: dict) -> None:
     """Word scores (sweep.predict) and their metrics (sweep.evaluate, calibrated on dev) under home/preds."""
     sample = ["--sample", str(preset["lime_sample"])] if preset["lime_sample"] else []
     jobs = [("lime", ["--model", checkpoint, "--method", "lime", "--lime-samples", str(preset["lime_samples"]),
                       "--no-progress"], sample),
-            ("soft_attention_sample", ["--model", checkpoint, "--method", "soft_attention"], sample),
+            ("own_sample", ["--model", checkpoint, "--method", method], sample),
             ("random_sample", ["--method", "random"], sample)]
-    for name, method, subset in jobs:
+    for name, method_args, subset in jobs:
         where = home / "preds" / name
         if (where / "metrics.json").is_file():
             continue
@@ -242,7 +226,7 @@ def predictions(run: Runner, home: Path, folder: Path, positive: list[str], chec
         gold = [*data_args(folder, positive), *subset]
         for split in ("dev", "test"):
             if not (where / f"{split}.parquet").is_file():  # the TSV and its Parquet are written together
-                run("sweep.predict", *method, *gold, "--split", split, "--output", str(where / f"{split}.tsv"))
+                run("sweep.predict", *method_args, *gold, "--split", split, "--output", str(where / f"{split}.tsv"))
         run("sweep.evaluate", "--preds", str(where / "test.tsv"), *gold, "--split", "test",
             "--calibrate-on", str(where / "dev.tsv"), "--json-out", str(where / "metrics.json"))
 
@@ -266,7 +250,7 @@ def main(argv=None) -> int:
     run = Runner(out, args.address, args.storage)
     start = time.monotonic()
     for task in tasks:
-        run_task(task, preset, data_root, out, run)
+        run_task(task, preset, data_root, out, run, args.until)
         write_tables(out, tasks, preset)
     print(f"\nquality: {len(tasks)} tasks in {time.monotonic() - start:.0f} s (this invocation); "
           f"tables in {out / 'tables.md'}")

@@ -1,4 +1,6 @@
-"""bench/quality.py's tables: one per task, rows = methods, token metrics on test, mean ± std over seeds."""
+"""bench/quality.py's tables: per task, what each selection rule picks for each zero-shot head (test token metrics,
+mean ± std over seeds, beside the oracle), the comparison that chose each head's initializer, the other methods
+(random, the encoder's heads, LIME, the supervised ceiling), and the learning curves as a picture."""
 from __future__ import annotations
 
 import json
@@ -12,14 +14,30 @@ import numpy as np
 import pandas as pd
 
 from sweep.common import provenance
+from zs_core.protocol import (
+    DEV_CALIBRATED,
+    LOSS,
+    MAX_POOL,
+    N_SENTENCES,
+    RANDOM,
+    SENT_F1,
+    SOFT_ATTENTION,
+    TOK_F1,
+    TOK_MAP,
+    WORDS_SENT_F1,
+    on_dev,
+    on_test,
+    rules_for,
+    tok,
+)
 
-COLUMNS = ("sent_f1", "precision", "recall", "f1", "f05", "map")
-HEADER = "| method | n test sentences | sent F1 | tok P | tok R | tok F1 | tok F0.5 | MAP | paper tok F1 |"
+METRICS = ("precision", "recall", "f1", "cal_f1", "map")  # a row's token metrics: at 0.5, F1 dev-calibrated, MAP
+HEADER = "| method | rule | n test | sent F1 | tok P @0.5 | tok R @0.5 | tok F1 @0.5 | tok F1 @dev-cal | MAP | epoch |"
 # Bujel, Yannakoudakis & Rei (2021), FCE, roberta-base: token F1 per method; sentence F1 85.62
-PAPER = {"fce": {"random": 23.19, "lime": 24.60, "soft_attention@0.5": 33.31}}
-PAPER_SENT_F1 = {"fce": 85.62}
-PAPER_PROFILE = {"fce": (20.76, 85.36, 33.31)}  # soft attention at 0.5 on test: precision, recall, F1
-ABLATED = ("square_attention", "zero_delta", "attend_sep", "sentence_loss")
+PAPER = {"fce": "the paper (roberta-base): soft attention @0.5 P 20.76, R 85.36, F1 33.31, sentence F1 85.62; "
+                "Rei & Søgaard's 2018 BiLSTM F1 28.27 (MAP 48.5 in a public reproduction); Schmaltz (2021, "
+                "zero-shot BERT-base) F1 42.48"}
+LABEL = {SOFT_ATTENTION: "soft attention", MAX_POOL: "max pool", "supervised": "supervised ceiling"}
 
 
 def _cell(values) -> str:
@@ -31,86 +49,75 @@ def _cell(values) -> str:
     return f"{100 * np.mean(values):.2f} ± {100 * np.std(values, ddof=1):.2f}"
 
 
-def _evaluated(home: Path, name: str) -> dict | None:
-    path = home / "preds" / name / "metrics.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+def _read(path: Path) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if path.is_file() else None
 
 
-def _calibrated(m: dict) -> dict:
-    """sweep.evaluate's row at the dev-calibrated threshold."""
-    row = next(r for r in m["rows"] if r["threshold_kind"] == "dev_calibrated")
-    return {k: row[k] for k in ("precision", "recall", "f1", "f05", "map")}
+def chosen_initializer(compare: Path, head: str, headline: str) -> str:
+    """The initializer whose trials of ``head`` have the best mean dev value of ``headline`` at that rule's
+    pick (ties: the lower mean dev loss there); zero-shot, no token label decides."""
+    picks = pd.read_parquet(compare / "rules.parquet")
+    mine = picks[(picks["method"] == head) & (picks["rule_metric"] == headline)]
+    means = mine.groupby("initializer_name")[[headline, on_dev(LOSS)]].mean()
+    return str(means.sort_values([headline, on_dev(LOSS)], ascending=[False, True]).index[0])
 
 
-def method_rows(task: str, home: Path, preset: dict) -> list[dict]:
-    """[{method, threshold, n, values: {column: [per seed]}}] for whatever stages have finished."""
+def rule_rows(picks: pd.DataFrame, head: str) -> list[dict]:
+    """One row per selection rule of ``head``: test metrics (a list over seeds) of the evaluations it picks."""
     rows = []
-    heads = home / "heads_test" / "heads.parquet"
-    if heads.is_file():  # sweep.heads' random row: whole test set, fixed seed, threshold calibrated on dev
-        frame = pd.read_parquet(heads)
-        random = frame[(frame["method"] == "random") & (frame["threshold_kind"] == "dev_calibrated")].head(1)
+    for rule in rules_for(head):
+        mine = picks[(picks["method"] == head) & (picks["rule"] == rule.name)].sort_values("seed")
+        if mine.empty:
+            continue
+        values = {m: list(mine.get(on_test(tok(m)), [])) for m in METRICS}
+        values[SENT_F1] = list(mine.get(on_test(SENT_F1), []))
+        rows.append({"method": LABEL[head], "rule": rule.name, "oracle": rule.oracle, "values": values,
+                     "epoch": list(mine["epoch"]), "seeds": len(mine),
+                     "n": int(mine[on_test(N_SENTENCES)].iloc[0]) if on_test(N_SENTENCES) in mine else None})
+    return rows
+
+
+def method_rows(home: Path, preset: dict) -> list[dict]:
+    """Every row of a task's table, for whatever stages have finished."""
+    rows = []
+    heads = _read(home / "heads_test" / "heads.parquet")
+    if heads is not None:
+        random = heads[(heads["method"] == RANDOM) & (heads["threshold_kind"] == DEV_CALIBRATED)].head(1)
         if len(random):
-            rows.append({"method": "random", "key": "random", "threshold": "dev-cal",
-                         "n": int(random["n_sentences"].iloc[0]),
-                         "values": {c: [float(random[c].iloc[0])] for c in COLUMNS if c != "sent_f1"}})
-    best_sent = None
-    final = home / "final" / "leaderboard.parquet"
-    if final.is_file():
-        seeds_board = finished(final)
-        chosen = seeds_board.sort_values("dev/sent_f1", ascending=False).head(1)
-        best_sent = [float(chosen["test/sent_f1"].iloc[0])] if len(chosen) else None
-        rows += seed_rows(seeds_board, "soft attention", "soft_attention")
+            rows.append({"method": "random", "rule": "@dev-cal", "n": int(random[N_SENTENCES].iloc[0]),
+                         "values": {m: [float(random["f1" if m == "cal_f1" else m].iloc[0])] for m in METRICS
+                                    if m not in ("precision", "recall", "f1")}})
+    for head in (SOFT_ATTENTION, MAX_POOL):
+        picks = _read(home / f"final_{head}" / "rules.parquet")
+        if picks is not None:
+            rows += rule_rows(picks, head)
     untrained = preset["model"]
     for model, label in (("trained", "best head, fine-tuned"), (untrained, f"best head, untrained {untrained}")):
         head = best_head(home, model, untrained)
         if head is not None:
-            values = {c: [head[c]] for c in COLUMNS if c != "sent_f1"}
-            if model == "trained" and best_sent:
-                values["sent_f1"] = best_sent
             rows.append({"method": f"{label} (L{head['layer']} H{head['head']} {head['pooling']})",
-                         "key": f"head_{model}", "threshold": "dev-cal", "values": values,
-                         "n": int(head["n_sentences"])})
-    for name, label in (("lime", "LIME"), ("soft_attention_sample", "soft attention"),
-                        ("random_sample", "random")):
-        m = _evaluated(home, name)
-        if m is not None:
-            values = {c: [v] for c, v in _calibrated(m).items()}
-            if name == "lime" and best_sent:
-                values["sent_f1"] = best_sent
-            rows.append({"method": f"{label}, LIME's sample", "key": name, "threshold": "dev-cal",
-                         "values": values, "n": preset["lime_sample"]})
-    ceiling = home / "ceiling" / "leaderboard.parquet"
-    if ceiling.is_file():
-        rows += seed_rows(finished(ceiling), "supervised ceiling", "supervised", sentence=False)
-    return rows
-
-
-def finished(path: Path) -> pd.DataFrame:
-    """A leaderboard's trials that were scored on test (not the random row)."""
-    board = pd.read_parquet(path)
-    return board[(board["method"] != "random") & board["test/tok_f1"].notna()]
-
-
-def seed_rows(board: pd.DataFrame, label: str, key: str, sentence: bool = True) -> list[dict]:
-    """Two rows (at 0.5 and at the dev-calibrated threshold) with one value per seed (trial)."""
-    rows = []
-    for prefix, threshold in (("test/tok_", "0.5"), ("test/tok_cal_", "dev-cal")):
-        values = {c: list(board[f"{prefix}{c}"]) for c in ("precision", "recall", "f1", "f05")}
-        values["map"] = list(board["test/tok_map"])
-        if sentence:
-            values["sent_f1"] = list(board["test/sent_f1"])
-        rows.append({"method": label, "key": f"{key}@{'0.5' if threshold == '0.5' else 'cal'}",
-                     "threshold": threshold, "values": values, "seeds": len(board),
-                     "n": int(board["test/n_sentences"].iloc[0]) if len(board) else None})
+                         "rule": "dev MAP", "n": int(head[N_SENTENCES]),
+                         "values": {"cal_f1": [head["f1"]], "map": [head["map"]]}})
+    for name, label in (("lime", "LIME"), ("own_sample", "the head's own scores"), ("random_sample", "random")):
+        path = home / "preds" / name / "metrics.json"
+        if path.is_file():
+            row = next(r for r in json.loads(path.read_text())["rows"] if r["threshold_kind"] == DEV_CALIBRATED)
+            rows.append({"method": f"{label}, LIME's sample", "rule": "@dev-cal", "n": preset["lime_sample"],
+                         "values": {"cal_f1": [row["f1"]], "map": [row["map"]]}})
+    ceiling = _read(home / "ceiling" / "leaderboard.parquet")
+    if ceiling is not None:
+        done = ceiling[(ceiling["method"] != RANDOM) & ceiling[on_test(TOK_F1)].notna()]
+        rows.append({"method": "supervised ceiling", "rule": "oracle: dev token F1 (supervised)",
+                     "n": int(done[on_test(N_SENTENCES)].iloc[0]) if len(done) else None, "seeds": len(done),
+                     "values": {m: list(done[on_test(tok(m))]) for m in METRICS}, "epoch": list(done["best_epoch"])})
     return rows
 
 
 def best_head(home: Path, model: str, untrained: str) -> dict | None:
     """The test row of the head with the best dev MAP; ``model``: the untrained encoder's name or "trained"."""
-    dev_file, test_file = home / "heads_dev" / "heads.parquet", home / "heads_test" / "heads.parquet"
-    if not (dev_file.is_file() and test_file.is_file()):
+    dev, test = _read(home / "heads_dev" / "heads.parquet"), _read(home / "heads_test" / "heads.parquet")
+    if dev is None or test is None:
         return None
-    dev, test = pd.read_parquet(dev_file), pd.read_parquet(test_file)
     pick = (lambda f: f["model"] == untrained) if model == untrained else (lambda f: f["model"] != untrained)
     dev = dev[pick(dev) & (dev["method"] == "head")]
     if dev.empty:
@@ -121,64 +128,91 @@ def best_head(home: Path, model: str, untrained: str) -> dict | None:
     return {**test.iloc[0].to_dict(), "layer": int(top["layer"]), "head": int(top["head"])}
 
 
-def task_table(task: str, home: Path, preset: dict) -> str:
-    lines = [f"### {task}", "", HEADER, "|" + "---|" * 9]
-    for row in method_rows(task, home, preset):
-        paper = PAPER.get(task, {}).get(row["key"])
-        n = row.get("n") or ""
-        seeds = f" ({row['seeds']} seeds)" if row.get("seeds", 0) > 1 else ""
-        cells = [_cell(row["values"].get(c, [])) for c in COLUMNS]
-        lines.append(f"| {row['method']} @{row['threshold']}{seeds} | {n or '–'} | " + " | ".join(cells)
-                     + f" | {'' if paper is None else f'{paper:.2f}'} |")
-    if task in PAPER_SENT_F1:
-        p, r, f = PAPER_PROFILE[task]
-        lines += ["", f"Paper (roberta-base): sentence F1 {PAPER_SENT_F1[task]:.2f}; soft attention at 0.5: "
-                  f"P {p:.2f}, R {r:.2f}, F1 {f:.2f}."]
-    return "\n".join(lines + learning_curve(home) + ablation_table(home)) + "\n"
-
-
-def learning_curve(home: Path) -> list[str]:
-    """Dev metrics at every evaluation of the final runs, mean over seeds, and the evaluation each seed kept."""
-    path, board = home / "final" / "curves.parquet", home / "final" / "leaderboard.parquet"
-    if not (path.is_file() and board.is_file()):
+def compare_lines(home: Path, headline: str) -> list[str]:
+    """The cheap comparison: per head and initializer, the headline rule's dev value (what chose) and the
+    test metrics of its picks (what it cost, for the reader only)."""
+    picks = _read(home / "compare" / "rules.parquet")
+    if picks is None:
         return []
-    curves = pd.read_parquet(path)
-    kept = pd.read_parquet(board).dropna(subset=["best_step"])
-    chosen = {int(step): sorted(int(s) for s in group["seed"]) for step, group in kept.groupby("best_step")}
-    lines = ["", "Learning curve (dev, mean over seeds; the paper checked dev sentence F1 every 500 steps):", "",
-             "| epoch | step | sent F1 | tok P @0.5 | tok R @0.5 | tok F1 @0.5 | tok F1 @dev-cal | MAP "
-             "| kept by seeds |",
-             "|" + "---|" * 9]
-    for step, group in curves.groupby("step"):
-        cells = [_cell(group[f"dev/{c}"]) for c in ("sent_f1", "tok_precision", "tok_recall", "tok_f1",
-                                                     "tok_cal_f1", "tok_map")]
-        seeds = ", ".join(map(str, chosen.get(int(step), []))) or ""
-        lines.append(f"| {group['epoch'].iloc[0]:.2f} | {int(step)} | " + " | ".join(cells) + f" | {seeds} |")
+    lines = ["", f"Comparison ({_budget(home / 'compare')}): each head's initializer is the one with the best mean "
+             f"dev `{headline}` at that rule's pick (no token label chooses); test at the same picks:", "",
+             "| head | initializer | seeds | dev words-sent F1 | test tok F1 @0.5 | test tok F1 @dev-cal | test MAP |",
+             "|---|---|---|---|---|---|---|"]
+    mine = picks[picks["rule_metric"] == headline]
+    for (head, init), group in mine.groupby(["method", "initializer_name"], sort=True):
+        cells = [_cell(group[c]) for c in (headline, on_test(TOK_F1), on_test(tok("f1", True)), on_test(TOK_MAP))]
+        lines.append(f"| {LABEL.get(head, head)} | {init} | {len(group)} | " + " | ".join(cells) + " |")
     return lines
 
 
-def ablation_table(home: Path) -> list[str]:
-    """The ablation grid on dev at 0.5 (every run has dev metrics), best dev sentence F1 first."""
-    path = home / "ablation" / "leaderboard.parquet"
+def _budget(folder: Path) -> str:
+    import yaml
+
+    path = folder / "sweep.yaml"
     if not path.is_file():
-        return []
-    board = pd.read_parquet(path)
-    runs = board[(board["method"] != "random") & board["dev/sent_f1"].notna()]
-    if runs.empty:
-        return []
-    grouped = runs.groupby(list(ABLATED), dropna=False)
-    rows = sorted(grouped, key=lambda kv: -kv[1]["dev/sent_f1"].mean())
-    lines = ["", f"Ablation ({len(runs)} runs, {runs['seed'].nunique()} seed(s), "
-             f"{int(runs['num_train_epochs'].iloc[0])} epoch(s), `ablation.yaml`): dev at 0.5, "
-             "best dev sentence F1 first (the final takes the first row's settings)", "",
-             "| square | zero_delta | attend_sep | sentence_loss | sent F1 | tok P | tok R | tok F1 | tok F1 @dev-cal "
-             "| MAP | corr |",
-             "|" + "---|" * 11]
-    for key, group in rows:
-        cells = [_cell(group[f"dev/{c}"]) for c in ("sent_f1", "tok_precision", "tok_recall", "tok_f1",
-                                                    "tok_cal_f1", "tok_map", "tok_corr")]
-        lines.append("| " + " | ".join(str(k) for k in key) + " | " + " | ".join(cells) + " |")
-    return lines
+        return folder.name
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data, fixed = doc.get("data", {}), doc.get("fixed", {})
+    cut = data.get("limit") or data.get("sample") or {}
+    train = f"{cut['train']} train sentences" if "train" in cut else "all train sentences"
+    return f"{train}, {fixed.get('num_train_epochs')} epochs, dev every {fixed.get('eval_steps')} steps"
+
+
+def task_table(task: str, home: Path, preset: dict) -> str:
+    from quality import HEADLINE  # bench/ is on sys.path
+
+    lines = [f"### {task}", "", f"Test set; rows per zero-shot head and selection rule (oracle_* use dev token "
+             f"labels); the headline rule is `{HEADLINE}`. Finals: " + ", ".join(
+                 f"{LABEL[h]} {_budget(home / f'final_{h}')}" for h in (SOFT_ATTENTION, MAX_POOL)
+                 if (home / f"final_{h}").is_dir()), "", HEADER, "|" + "---|" * 10]
+    for row in method_rows(home, preset):
+        seeds = f" ({row['seeds']} seeds)" if row.get("seeds", 0) > 1 else ""
+        cells = [_cell(row["values"].get(SENT_F1, []))] + [_cell(row["values"].get(m, [])) for m in METRICS]
+        epoch = f"{np.mean(row['epoch']):.2f}" if row.get("epoch") else "–"
+        rule = f"**{row['rule']}**" if row.get("rule") == HEADLINE.removeprefix("dev/") else row["rule"]
+        lines.append(f"| {row['method']}{seeds} | {rule} | {row.get('n') or '–'} | " + " | ".join(cells)
+                     + f" | {epoch} |")
+    if task in PAPER:
+        lines += ["", f"Anchors: {PAPER[task]}."]
+    picture = plot_curves(home, home / "curves.png")
+    if picture:
+        lines += ["", f"Learning curves: `{picture.name}` (dev, mean over seeds, each rule's picks marked)."]
+    return "\n".join(lines + compare_lines(home, HEADLINE)) + "\n"
+
+
+def plot_curves(home: Path, path: Path) -> Path | None:
+    """Per head: dev sentence F1, the words' sentence F1, dev loss and the oracle's token F1 and MAP against
+    steps (mean over seeds), with each rule's picks (per seed) marked on the token F1 curve."""
+    from sweep.heatmap import pyplot
+
+    finals = [(h, _read(home / f"final_{h}" / "curves.parquet"), _read(home / f"final_{h}" / "rules.parquet"))
+              for h in (SOFT_ATTENTION, MAX_POOL)]
+    finals = [f for f in finals if f[1] is not None]
+    if not finals:
+        return None
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(finals), figsize=(6.5 * len(finals), 4.2), squeeze=False)
+    shown = ((SENT_F1, "sentence F1"), (WORDS_SENT_F1, "words' sentence F1"), (TOK_F1, "ORACLE token F1 @0.5"),
+             (TOK_MAP, "ORACLE MAP"), (LOSS, "loss (right axis)"))
+    for ax, (head, curves, picks) in zip(axes[0], finals):
+        mean = curves.groupby("step")[[on_dev(k) for k, _ in shown if on_dev(k) in curves]].mean()
+        for key, label in shown[:-1]:
+            if on_dev(key) in mean:
+                ax.plot(mean.index, mean[on_dev(key)], label=label, linestyle="--" if "ORACLE" in label else "-")
+        if on_dev(LOSS) in mean:
+            ax.twinx().plot(mean.index, mean[on_dev(LOSS)], color="grey", linewidth=0.8, label="dev loss")
+        for i, rule in enumerate(r for r in rules_for(head) if not r.oracle):
+            steps = picks[picks["rule"] == rule.name]["step"] if picks is not None else []
+            ys = [mean[on_dev(TOK_F1)].get(s, np.nan) for s in steps]
+            ax.scatter(steps, ys, marker="ov^s"[i % 4], s=40, zorder=5, label=f"picked by {rule.name}")
+        ax.set_title(f"{home.name}: {LABEL[head]}")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def machine() -> str:
@@ -204,6 +238,7 @@ def write_tables(out: Path, tasks: list[str], preset: dict) -> None:
             f"Preset: `{json.dumps(preset)}`", ""]
     tables = [(out / t / "table.md").read_text(encoding="utf-8") for t in tasks if (out / t / "table.md").is_file()]
     (out / "tables.md").write_text("\n".join(head + tables), encoding="utf-8")
-    rows = {t: method_rows(t, out / t, preset) for t in tasks if (out / t).is_dir()}
+    rows = {t: method_rows(out / t, preset) for t in tasks if (out / t).is_dir()}
     (out / "quality.json").write_text(json.dumps({"provenance": stamp, "preset": preset, "rows": rows},
                                                  indent=1, default=float), encoding="utf-8")
+

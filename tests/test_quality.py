@@ -1,4 +1,5 @@
-"""bench/quality.py: its table from hand-made stage outputs, and its bad-input lines."""
+"""bench/quality.py: its tables from hand-made stage outputs, the zero-shot choice of each head's initializer,
+its bad-input lines, and its first stage end to end on the tiny encoder."""
 from __future__ import annotations
 
 import json
@@ -10,9 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import quality  # noqa: E402
-from quality_table import best_head, method_rows, task_table  # noqa: E402
+from quality_table import best_head, chosen_initializer, method_rows, task_table  # noqa: E402
 
 PRESET = {**quality.PRESETS["cpu"], "lime_sample": 20}
+RULES = ["sent_f1", "words_sent_f1", "loss", "last", "oracle_tok_f1", "oracle_tok_map"]
 
 
 def heads(split: str, rows: list[tuple]) -> pd.DataFrame:
@@ -28,16 +30,28 @@ def heads(split: str, rows: list[tuple]) -> pd.DataFrame:
     return frame
 
 
+def picks(method: str, f1_by_rule: dict[str, list[float]], init: str = "xavier") -> pd.DataFrame:
+    """rules.parquet rows: for each rule, one row per seed (1, 2, 3) with its test token F1 at 0.5."""
+    rows = []
+    for rule, values in f1_by_rule.items():
+        for seed, f1 in zip((1, 2, 3), values):
+            rows.append({"trial_id": f"{method}{seed}", "method": method, "seed": seed, "initializer_name": init,
+                         "rule": rule, "oracle": rule.startswith("oracle"),
+                         "rule_metric": {"sent_f1": "dev/sent_f1", "words_sent_f1": "dev/words_sent_f1",
+                                         "loss": "dev/loss", "last": "step"}.get(rule, "dev/tok_f1"),
+                         "epoch": 1.0 + seed, "step": 100 * seed, "dev/words_sent_f1": 0.5 + f1, "dev/loss": 1 - f1,
+                         "test/tok_f1": f1, "test/tok_precision": f1 / 2, "test/tok_recall": 2 * f1,
+                         "test/tok_cal_f1": f1 + 0.01, "test/tok_map": f1 + 0.1, "test/sent_f1": 0.8,
+                         "test/n_sentences": 9})
+    return pd.DataFrame(rows)
+
+
 @pytest.fixture
 def home(tmp_path):
-    (tmp_path / "final").mkdir()
-    board = pd.DataFrame({
-        "method": ["soft_attention"] * 3 + ["random"], "status": ["TERMINATED"] * 4,
-        "dev/sent_f1": [0.80, 0.85, 0.70, None], "test/sent_f1": [0.81, 0.83, 0.79, None],
-        **{f"test/tok_{k}": [0.30, 0.34, 0.32, None] for k in ("precision", "recall", "f1", "f05")},
-        **{f"test/tok_cal_{k}": [0.40, 0.40, 0.40, None] for k in ("precision", "recall", "f1", "f05")},
-        "test/tok_map": [0.5, 0.6, 0.7, None], "test/n_sentences": [9, 9, 9, None]})
-    board.to_parquet(tmp_path / "final" / "leaderboard.parquet")
+    for head, base in (("soft_attention", 0.30), ("max_pool", 0.40)):
+        (tmp_path / f"final_{head}").mkdir()
+        picks(head, {r: [base, base + 0.04, base + 0.02] for r in RULES}).to_parquet(
+            tmp_path / f"final_{head}" / "rules.parquet")
     ckpt = "/ck/seed2"
     for split, rows in {
         # on dev, L1 H1 of the checkpoint is best; on test L0 H0 would look better: dev must decide
@@ -54,33 +68,50 @@ def home(tmp_path):
             {"threshold_kind": "dev_calibrated", "map": 0.45, "precision": 0.2, "recall": 0.6, "f1": 0.3,
              "f05": 0.23}]
     (lime / "metrics.json").write_text(json.dumps({"rows": rows}))
+    (tmp_path / "ceiling").mkdir()
+    pd.DataFrame({"method": ["supervised", "random"], "best_epoch": [4.0, None], "test/n_sentences": [9, 9],
+                  **{f"test/tok_{m}": [0.6, 0.1] for m in ("precision", "recall", "f1", "cal_f1", "map")}}
+                 ).to_parquet(tmp_path / "ceiling" / "leaderboard.parquet")
     return tmp_path
 
 
-def test_rows_use_dev_for_choices_and_seeds_for_spread(home):
-    rows = {r["key"]: r for r in method_rows("fce", home, PRESET)}
-    assert sorted(rows) == ["head_minilm", "head_trained", "lime", "random", "soft_attention@0.5",
-                            "soft_attention@cal"]
-    assert rows["soft_attention@0.5"]["values"]["f1"] == [0.30, 0.34, 0.32]
-    assert rows["soft_attention@cal"]["values"]["map"] == [0.5, 0.6, 0.7]
-    assert rows["head_trained"]["method"].startswith("best head, fine-tuned (L1 H1 received)")
-    assert rows["head_trained"]["values"]["f1"] == [0.25]  # the test row of the head dev chose
-    assert rows["head_trained"]["values"]["sent_f1"] == [0.83]  # the seed dev sentence F1 chose
-    assert rows["head_minilm"]["values"]["map"] == [0.65]
-    assert rows["random"]["values"]["f1"] == [0.22]
-    assert rows["lime"]["values"]["f1"] == [0.3] and rows["lime"]["values"]["map"] == [0.45]
+def test_rows_per_head_and_rule_with_seeds_for_spread(home):
+    rows = method_rows(home, PRESET)
+    assert [(r["method"], r["rule"]) for r in rows[:3]] == [("random", "@dev-cal"), ("soft attention", "sent_f1"),
+                                                           ("soft attention", "words_sent_f1")]
+    by = {(r["method"], r["rule"]): r for r in rows}
+    assert by[("max pool", "oracle_tok_map")]["oracle"] and not by[("max pool", "last")]["oracle"]
+    assert by[("soft attention", "loss")]["values"]["f1"] == pytest.approx([0.30, 0.34, 0.32])
+    assert by[("max pool", "loss")]["values"]["map"] == pytest.approx([0.50, 0.54, 0.52])
+    assert by[("random", "@dev-cal")]["values"]["cal_f1"] == [0.22]
+    trained = next(r for r in rows if r["method"].startswith("best head, fine-tuned"))
+    assert trained["method"] == "best head, fine-tuned (L1 H1 received)"  # dev chose it
+    assert trained["values"]["cal_f1"] == [0.25]  # its test row
     assert best_head(home, "minilm", "minilm")["pooling"] == "cls"
+    assert by[("LIME, LIME's sample", "@dev-cal")]["values"] == {"cal_f1": [0.3], "map": [0.45]}
+    ceiling = by[("supervised ceiling", "oracle: dev token F1 (supervised)")]
+    assert ceiling["values"]["f1"] == [0.6] and ceiling["epoch"] == [4.0]  # not the random row
 
 
 def test_table_cells(home):
     table = task_table("fce", home, PRESET)
-    line = next(x for x in table.splitlines() if x.startswith("| soft attention @0.5"))
-    # F1 0.30, 0.34, 0.32: mean 32.00, sample std 2.00; paper 33.31 beside it
-    assert "| 32.00 ± 2.00 |" in line and "| 9 |" in line and line.endswith("| 33.31 |") and "(3 seeds)" in line
-    lime = next(x for x in table.splitlines() if x.startswith("| LIME"))
-    assert "| 20 |" in lime and "| 30.00 |" in lime and lime.endswith("| 24.60 |")
-    assert "sentence F1 85.62" in table
-    assert "33.31" not in task_table("sst_pos", home, PRESET)  # the paper has no SST numbers
+    line = next(x for x in table.splitlines() if x.startswith("| soft attention (3 seeds) | **words_sent_f1**"))
+    # F1 0.30, 0.34, 0.32: mean 32.00, sample std 2.00; P is half, R twice; epoch 2, 3, 4
+    assert "| 32.00 ± 2.00 | 33.00 ± 2.00 | 42.00 ± 2.00 | 3.00 |" in line and "| 16.00 ± 1.00 |" in line
+    assert "Schmaltz" in table and "Schmaltz" not in task_table("sst_pos", home, PRESET)
+    assert (home / "curves.png").is_file() is False  # no curves.parquet: no picture
+
+
+def test_the_initializer_is_chosen_by_the_headline_rule_on_dev(tmp_path):
+    frame = pd.concat([picks("max_pool", {"words_sent_f1": [0.3, 0.3, 0.3]}, "xavier"),
+                       picks("max_pool", {"words_sent_f1": [0.2, 0.5, 0.3]}, "glorot"),
+                       picks("soft_attention", {"words_sent_f1": [0.9, 0.9, 0.9]}, "glorot")])
+    # test F1 drives these made-up dev values; glorot's mean dev words-sent F1 is 0.833 against 0.8
+    frame.to_parquet(tmp_path / "rules.parquet")
+    assert chosen_initializer(tmp_path, "max_pool", "dev/words_sent_f1") == "glorot"
+    frame.loc[frame["initializer_name"] == "glorot", "dev/words_sent_f1"] = 0.8  # a tie: the lower dev loss
+    frame.to_parquet(tmp_path / "rules.parquet")
+    assert chosen_initializer(tmp_path, "max_pool", "dev/words_sent_f1") == "glorot"
 
 
 def test_bad_arguments(tmp_path, capsys):
@@ -89,35 +120,6 @@ def test_bad_arguments(tmp_path, capsys):
     assert quality.main(["--data-root", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
     assert "expected train.tsv, dev.tsv and test.tsv" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written
-
-
-def test_learning_curve_and_ablation_tables(home):
-    curves = pd.DataFrame({"trial_id": ["a", "a", "b", "b"], "seed": [9, 9, 1, 1], "step": [500, 1000, 500, 1000],
-                           "epoch": [0.3, 0.6, 0.3, 0.6], "dev/sent_f1": [0.80, 0.82, 0.78, 0.84],
-                           **{f"dev/tok_{k}": [0.1, 0.2, 0.3, 0.4] for k in ("precision", "recall", "f1", "cal_f1",
-                                                                              "map")}})
-    curves.to_parquet(home / "final" / "curves.parquet")
-    board = pd.read_parquet(home / "final" / "leaderboard.parquet")
-    board["seed"], board["best_step"] = [9, 1, 2, None], [1000, 1000, 500, None]
-    board.to_parquet(home / "final" / "leaderboard.parquet")
-    (home / "ablation").mkdir()
-    grid = pd.DataFrame({"method": ["soft_attention"] * 3 + ["random"], "seed": [9, 9, 9, None],
-                         "num_train_epochs": [1, 1, 1, None], "square_attention": [True, False, False, None],
-                         "zero_delta": [0.0, 0.1, 0.0, None], "attend_sep": [True, True, False, None],
-                         "sentence_loss": ["ce2", "ce2", "bce", None], "dev/sent_f1": [0.7, 0.9, 0.8, 0.5],
-                         **{f"dev/{k}": [0.1, 0.3, 0.2, 0.0] for k in ("tok_precision", "tok_recall", "tok_f1",
-                                                                        "tok_cal_f1", "tok_map", "tok_corr")}})
-    grid.to_parquet(home / "ablation" / "leaderboard.parquet")
-    table = task_table("fce", home, PRESET)
-    assert "P 20.76, R 85.36, F1 33.31" in table
-    curve = [x for x in table.splitlines() if x.startswith("| 0.")]
-    # step 500: sent F1 0.80 and 0.78 -> 79.00 ± 1.41; tok F1 0.1 and 0.3 -> 20.00 ± 14.14; seed 2 kept it
-    assert curve[0].startswith("| 0.30 | 500 | 79.00 ± 1.41 |") and "| 20.00 ± 14.14 |" in curve[0]
-    assert curve[0].endswith("| 2 |") and curve[1].endswith("| 1, 9 |")
-    ablation = [x for x in table.splitlines() if x.startswith(("| True", "| False"))]
-    assert len(ablation) == 3  # no random row; best dev sentence F1 first
-    assert ablation[0].startswith("| False | 0.1 | True | ce2 | 90.00 | 30.00 |")  # dev sent F1, dev tok P
-    assert ablation[-1].startswith("| True | 0.0 | True | ce2 | 70.00 |")
 
 
 def test_budget_cut_is_the_first_n_or_a_fixed_random_n_by_task():
@@ -132,16 +134,33 @@ SST = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst"
 @pytest.mark.skipif(not (SST / "train.sentences.tsv").is_file(), reason="SST benchmark data not beside the checkout")
 @pytest.mark.parametrize("task", ["sst_pos", "sst_neg"])
 def test_sst_budget_keeps_the_sentence_label_balance(task):
-    """SST's files are ordered by sentiment: the cpu preset's 4,000 train and 600 dev sentences must hold
-    about the share of positive sentences the whole split holds (the first 4,000 held 5% negative, not 39%)."""
+    """SST's files are ordered by sentiment: the cpu preset's 4,000 compare sentences must hold about the share
+    of positive sentences the whole split holds (the first 4,000 held 5% negative, not 39%)."""
     from zs_core.config import DataConfig
     from zs_core.data import load_splits
 
     _, positive, _ = quality.TASKS[task]
-    whole = load_splits(DataConfig(dir=str(SST), positive_labels=tuple(positive)))
-    for split, n in (("train", PRESET["final_train"][task]), ("dev", PRESET["search_dev"])):
-        part = load_splits(DataConfig(dir=str(SST), positive_labels=tuple(positive),
-                                      **quality.cut(task, **{split: n})))[split]
-        assert len(part) == n
-        share = [sum(s.label for s in xs) / len(xs) for xs in (part, whole[split])]
-        assert abs(share[0] - share[1]) < 0.03, (split, share)
+    whole = load_splits(DataConfig(dir=str(SST), positive_labels=tuple(positive)), ("train",))
+    n = PRESET["compare"]["train"][task]
+    part = load_splits(DataConfig(dir=str(SST), positive_labels=tuple(positive),
+                                  **quality.cut(task, train=n)), ("train",))["train"]
+    assert len(part) == n
+    share = [sum(s.label for s in xs) / len(xs) for xs in (part, whole["train"])]
+    assert abs(share[0] - share[1]) < 0.03, share
+
+
+@pytest.mark.slow
+def test_the_compare_stage_end_to_end(tmp_path, marker_task, capsys):
+    """The smoke preset's first stage on the marker task laid out as fce/: sweep.run of both heads x both
+    initializers, then the table (its comparison section)."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "fce").symlink_to(marker_task["data"])
+    out = tmp_path / "out"
+    assert quality.main(["--preset", "smoke", "--tasks", "fce", "--data-root", str(tmp_path / "data"),
+                         "--output", str(out), "--until", "compare"]) == 0
+    picked = pd.read_parquet(out / "fce" / "compare" / "rules.parquet")
+    assert set(picked["method"]) == {"soft_attention", "max_pool"} and len(picked) == 2 * 2 * 2 * 6  # x seeds x rules
+    assert picked["test/tok_f1"].notna().all()  # every rule's pick scored on test
+    table = (out / "fce" / "table.md").read_text()
+    assert "| max pool | glorot | 2 |" in table and "| soft attention | xavier | 2 |" in table
+    assert (out / "fce" / "final_soft_attention.yaml").is_file() is False  # --until compare
