@@ -24,7 +24,6 @@ from zs_core.protocol import (
     SOFT_ATTENTION,
     TOK_F1,
     TOK_MAP,
-    WORDS_SENT_F1,
     on_dev,
     on_test,
     rules_for,
@@ -181,37 +180,18 @@ def task_table(task: str, home: Path, preset: dict) -> str:
 
 
 def plot_curves(home: Path, path: Path) -> Path | None:
-    """Per head: dev sentence F1, the words' sentence F1, dev loss and the oracle's token F1 and MAP against
-    steps (mean over seeds), with each rule's picks (per seed) marked on the token F1 curve."""
+    """sweep.report_plots.rules_figure of the finals, one panel per head, written to ``path``."""
     from sweep.heatmap import pyplot
+    from sweep.report_plots import rules_figure
 
-    finals = [(h, _read(home / f"final_{h}" / "curves.parquet"), _read(home / f"final_{h}" / "rules.parquet"))
-              for h in (SOFT_ATTENTION, MAX_POOL)]
-    finals = [f for f in finals if f[1] is not None]
-    if not finals:
+    runs = [(f"{home.name}: {LABEL[h]}", _read(home / f"final_{h}" / "curves.parquet"),
+             _read(home / f"final_{h}" / "rules.parquet")) for h in (SOFT_ATTENTION, MAX_POOL)]
+    runs = [r for r in runs if r[1] is not None]
+    if not runs:
         return None
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(finals), figsize=(6.5 * len(finals), 4.2), squeeze=False)
-    shown = ((SENT_F1, "sentence F1"), (WORDS_SENT_F1, "words' sentence F1"), (TOK_F1, "ORACLE token F1 @0.5"),
-             (TOK_MAP, "ORACLE MAP"), (LOSS, "loss (right axis)"))
-    for ax, (head, curves, picks) in zip(axes[0], finals):
-        mean = curves.groupby("step")[[on_dev(k) for k, _ in shown if on_dev(k) in curves]].mean()
-        for key, label in shown[:-1]:
-            if on_dev(key) in mean:
-                ax.plot(mean.index, mean[on_dev(key)], label=label, linestyle="--" if "ORACLE" in label else "-")
-        if on_dev(LOSS) in mean:
-            ax.twinx().plot(mean.index, mean[on_dev(LOSS)], color="grey", linewidth=0.8, label="dev loss")
-        for i, rule in enumerate(r for r in rules_for(head) if not r.oracle):
-            steps = picks[picks["rule"] == rule.name]["step"] if picks is not None else []
-            ys = [mean[on_dev(TOK_F1)].get(s, np.nan) for s in steps]
-            ax.scatter(steps, ys, marker="ov^s"[i % 4], s=40, zorder=5, label=f"picked by {rule.name}")
-        ax.set_title(f"{home.name}: {LABEL[head]}")
-        ax.set_xlabel("optimizer step")
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    fig = rules_figure(runs)
     fig.savefig(path, dpi=90)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from zs_core.config import KEYS, flat_kind
 from zs_core.files import atomic_path
+from zs_core.protocol import TOK_CAL_F1, TOK_F1, TOK_MAP, on_test
 
 # a trial's status: TERMINATED (ran to the end), STOPPED_EARLY (ASHA stopped it), ERROR (raised, after its
 # retry), NAN (non-finite loss); the first two finished and can be ranked
@@ -93,3 +94,11 @@ def model_label(path_or_name: str) -> str:
         trial = TRIAL_DIR.search(parts[-2])
         return trial.group(1) if trial else f"{parts[-2]}/{name}"
     return name
+
+
+def rule_summary(picks: pd.DataFrame) -> pd.DataFrame:
+    """Per method and rule (rules.parquet): how many trials, the mean epoch picked, and the mean test token F1
+    (fixed and dev-calibrated) and MAP of the evaluations the rule picks."""
+    shown = [c for c in ("epoch", on_test(TOK_F1), on_test(TOK_CAL_F1), on_test(TOK_MAP)) if c in picks]
+    grouped = picks.groupby(["method", "rule", "oracle"], sort=False)
+    return grouped[shown].mean().assign(n=grouped.size()).reset_index()

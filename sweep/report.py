@@ -24,6 +24,7 @@ from zs_core.files import write_text_atomic
 from zs_core.protocol import DEFAULT_METRIC, TOK_F1, TOK_MAP, on_dev, on_test
 
 BOARD, CURVES, HEADS, SWEEP_YAML = "leaderboard.parquet", "curves.parquet", "heads.parquet", "sweep.yaml"
+RULES = "rules.parquet"
 HIDDEN_METRICS = ("n_sentences", "truncated_words")
 HEAD_COLUMNS = ("model", "split", "method", "pooling", "layer", "head", "threshold_kind", "threshold", "map", "f1",
                 "precision", "recall", "f05", "auroc", "corr", "n_sentences")
@@ -146,7 +147,8 @@ def examples_part(folder: Path, doc: dict, board: pd.DataFrame, args, scans: lis
 
 
 def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
-    from sweep.report_plots import curves_uri
+    from sweep.leaderboard import rule_summary
+    from sweep.report_plots import curves_uri, rules_uri
 
     board, doc = read_parquet(folder / BOARD), read_sweep_yaml(folder)
     tune = doc.get("tune") or {}
@@ -167,13 +169,21 @@ def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
         shown = (metric, on_dev(TOK_MAP), on_test(TOK_F1), on_test(TOK_MAP))
         stats = [c for m in shown for c in (f"{m}_mean", f"{m}_std")]
         grouped = table(read_parquet(by_config), [*search, "n", "seeds", *stats], f"by-config-{index}")
-    curves = None
+    curves = rules = rules_plot = None
+    picks = read_parquet(folder / RULES) if (folder / RULES).is_file() else None
+    if picks is not None and len(picks):
+        summary = rule_summary(picks)
+        rules = table(summary, list(summary.columns), f"rules-{index}",
+                      lambda r: "baseline" if r.get("oracle") is True else "")
     if (folder / CURVES).is_file():
         ranked = board[board["trial_id"] != "random"]["trial_id"].astype(str).tolist()
-        curves = curves_uri(read_parquet(folder / CURVES), ranked, metric, baseline)
+        curve_frame = read_parquet(folder / CURVES)
+        curves = curves_uri(curve_frame, ranked, metric, baseline)
+        rules_plot = rules_uri(curve_frame, picks)
     return {"index": index, "name": str(doc.get("name", folder.name)), "folder": str(folder),
             "command": doc.get("_command", ""), "metric": metric, "mode": mode, "n_rows": len(board),
             "counts": counts, "provenance": provenance(board), "by_config": grouped, "curves": curves,
+            "rules": rules, "rules_plot": rules_plot,
             "curves_file": CURVES, "examples": examples_part(folder, doc, board, args, scans),
             "leaderboard": table(board, columns, f"leaderboard-{index}", _board_row_class)}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweep.heatmap import pyplot
+from zs_core.protocol import LOSS, SENT_F1, TOK_F1, TOK_MAP, WORDS_SENT_F1, on_dev
 
 TOP_CURVES = 5
 
@@ -63,3 +64,46 @@ def curves_uri(curves: pd.DataFrame, trial_ids: list[str], metric: str, baseline
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     return figure_uri(fig)
+
+
+CURVE_KEYS = ((SENT_F1, "dev sentence F1"), (WORDS_SENT_F1, "dev words' sentence F1"),
+              (TOK_F1, "ORACLE dev token F1 @0.5"), (TOK_MAP, "ORACLE dev MAP"))
+
+
+def rules_figure(runs: list[tuple[str, pd.DataFrame, pd.DataFrame | None]]):
+    """One panel per (title, curves, rule picks): dev sentence F1, the words' sentence F1 and the oracle's token
+    F1 and MAP against steps (mean over the trials), dev loss on the right axis, and where each zero-shot rule
+    picked in each trial, marked on the token F1 curve: when the token scores form and what each rule keeps."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(runs), figsize=(6.5 * len(runs), 4.2), squeeze=False, layout="constrained")
+    for ax, (title, curves, picks) in zip(axes[0], runs):
+        mean = curves.groupby("step")[[c for c in curves.columns if c.startswith("dev/")]].mean(numeric_only=True)
+        for key, label in CURVE_KEYS:
+            if on_dev(key) in mean:
+                ax.plot(mean.index, mean[on_dev(key)], label=label, linestyle="--" if "ORACLE" in label else "-")
+        if on_dev(LOSS) in mean:
+            right = ax.twinx()
+            right.plot(mean.index, mean[on_dev(LOSS)], color="grey", linewidth=0.8)
+            right.set_ylabel("dev loss (grey)")
+        zero_shot = [] if picks is None else [r for r in dict.fromkeys(picks["rule"]) if not r.startswith("oracle")]
+        for i, rule in enumerate(zero_shot):
+            steps = picks[picks["rule"] == rule]["step"]
+            ys = [mean[on_dev(TOK_F1)].get(s, float("nan")) if on_dev(TOK_F1) in mean else 0.0 for s in steps]
+            ax.scatter(steps, ys, marker="ov^sPD"[i % 6], s=45, zorder=5, label=f"picked by {rule}")
+        ax.set_title(title)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def rules_uri(curves: pd.DataFrame, picks: pd.DataFrame | None) -> str | None:
+    """``rules_figure`` of a sweep, one panel per method, as a PNG data URI (None without word-score curves)."""
+    if "step" not in curves or on_dev(TOK_F1) not in curves or picks is None or "method" not in picks:
+        return None
+    runs = []
+    for method in dict.fromkeys(picks["method"]):
+        trials = set(picks[picks["method"] == method]["trial_id"])
+        runs.append((method, curves[curves["trial_id"].isin(trials)], picks[picks["method"] == method]))
+    return figure_uri(rules_figure(runs)) if runs else None

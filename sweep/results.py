@@ -180,13 +180,3 @@ def rule_table(rows: list[TrialResult], sweep: Sweep, stamp: dict) -> pd.DataFra
                 **{k: row.get(k) for k in sweep.search}, **pick_row, **stamp}
                for row in rows if row.get("status") in FINISHED for pick_row in getattr(row, "picks", [])]
     return typed(pd.DataFrame(records)) if records else pd.DataFrame()
-
-
-def rule_summary(picks: pd.DataFrame) -> pd.DataFrame:
-    """Per method and rule: how many trials, and the mean test token F1 (fixed and dev-calibrated) and MAP
-    of the evaluations the rule picks."""
-    from zs_core.protocol import TOK_CAL_F1, TOK_F1, TOK_MAP, on_test
-
-    shown = [c for c in (on_test(TOK_F1), on_test(TOK_CAL_F1), on_test(TOK_MAP)) if c in picks]
-    grouped = picks.groupby(["method", "rule", "oracle"], sort=False)
-    return grouped[shown].mean().assign(n=grouped.size()).reset_index()

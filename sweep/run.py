@@ -197,8 +197,8 @@ def evaluate_kept(kept: list[dict], splits, resources: dict) -> None:
 def write_results(rows: list[dict], sweep: Sweep, out: Path, command: str) -> None:
     import pandas as pd
 
-    from sweep.leaderboard import by_config, top_table, typed, write_parquet
-    from sweep.results import rule_summary, rule_table
+    from sweep.leaderboard import by_config, rule_summary, top_table, typed, write_parquet
+    from sweep.results import rule_table
 
     stamp = provenance(command, sweep.data, SPLITS)
     curves = [r.curve for r in rows if getattr(r, "curve", None) is not None]
