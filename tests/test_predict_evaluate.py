@@ -16,7 +16,7 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 from sweep import evaluate, predict
 from zs_core.config import DataConfig
 from zs_core.data import read_tsv
-from zs_core.evaluation import ROW_KEYS
+from zs_core.protocol import ROW_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_CONFIGS = ROOT.parent / "shared" / "seed_configs"
