@@ -22,10 +22,12 @@ from sweep.common import (
     command_line,
     data_config_from_args,
     fit_resources,
+    has_tune_state,
     provenance,
     start_ray,
 )
 from sweep.heatmap import plot_heads
+from sweep.interrupt import graceful_stop, raise_if_interrupted, resume_command, stopped_at_once
 from sweep.leaderboard import top_table, write_parquet
 from sweep.models import load_any, resolve_models
 from sweep.trial import use_trial_threads
@@ -59,6 +61,7 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--dashboard-host", default="127.0.0.1", help="interface the Ray dashboard binds to")
     p.add_argument("--storage", default=None, help="Tune's result folder or URI (default OUTPUT/tune); on several "
                    "machines it must be shared (NFS, s3://, gs://): trials hand their rows back through it")
+    p.add_argument("--resume", action="store_true", help="go on with an interrupted scan (its finished models kept)")
     return p.parse_args(argv)
 
 
@@ -165,19 +168,32 @@ def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...
     """One trial per model on Ray Tune; -> (rows of the finished models, [error lines])."""
     from ray import tune
 
+    from sweep.statuses import TrialStatuses
+
     url = start_ray(args.address, args.dashboard_host)
     print(f"Ray dashboard: {url or '(not available)'}")
     resources = fit_resources({"gpu": 1})
     trainable = tune.with_parameters(heads_trial, data=data, split=args.split, poolings=poolings,
                                      batch_size=args.batch_size, names=names)
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, resources),
-        param_space={"model": tune.grid_search(list(names))},
-        run_config=tune.RunConfig(name="heads", storage_path=args.storage or str((output / "tune").resolve()),
-                                  failure_config=tune.FailureConfig(max_failures=1)),  # e.g. its node was lost
-    )
+    storage = args.storage or str((output / "tune").resolve())
+    if args.resume:
+        tuner = tune.Tuner.restore(f"{storage}/heads", tune.with_resources(trainable, resources),
+                                   resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, resources),
+            param_space={"model": tune.grid_search(list(names))},
+            run_config=tune.RunConfig(name="heads", storage_path=storage, callbacks=[TrialStatuses()],
+                                      failure_config=tune.FailureConfig(max_failures=1)),  # e.g. its node was lost
+        )
+    with graceful_stop() as stop:
+        try:
+            grid = tuner.fit()
+        except KeyboardInterrupt:
+            raise stopped_at_once(stop, args.resume_command) from None
+    raise_if_interrupted(stop, args.resume_command)
     frames, errors = {}, []
-    for result in tuner.fit():
+    for result in grid:
         path = result.config["model"]
         if result.error is not None or result.checkpoint is None:
             errors.append(f"error: {names[path]}: {error_line(result.error) if result.error else 'no result'}")
@@ -211,6 +227,7 @@ def finish(frames: list[pd.DataFrame], output: Path, stamp: dict[str, str]) -> p
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.resume_command = resume_command("sweep.heads", argv)
     poolings = parse_poolings(args.pooling)
     if args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size}: expected a positive integer")
@@ -223,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     output = check_output_dir(args.output)
     data = load_data(spec, args.split)
     names = resolve_models(args.model)
+    if args.resume and not has_tune_state(f"{args.storage or output / 'tune'}/heads"):
+        raise InputError(f"{args.storage or output / 'tune'}/heads: no scan to resume there; run it without --resume")
     for path, name in names.items():
         probe(path, name, poolings)
     import ray
