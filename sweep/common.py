@@ -137,12 +137,32 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
     return DataConfig(dataset=args.data or "wnut16", limit=limit, sample=sample)
 
 
-def check_output_dir(path: str | Path) -> Path:
-    """An output folder: created if absent; a file in its place is bad input."""
+def check_output_dir(path: str | Path, flag: str = "--output") -> Path:
+    """An output folder (created later if absent): a file in its place or above it is bad input."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise InputError(f"{path}: the output path is a file, expected a folder")
+        raise InputError(f"{flag} {path}: is a file, expected a folder")
+    _check_above(path, flag)
     return path
+
+
+def check_output_file(path: str | Path, flag: str, what: str) -> Path:
+    """A file to write (``what``, e.g. "the TSV file"), checked before any work: not a folder, and the nearest
+    existing folder above it is a folder this user can write."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{flag} {path}: is a folder, expected {what} to write")
+    _check_above(path, flag)
+    return path
+
+
+def _check_above(path: Path, flag: str) -> None:
+    """The nearest existing path above ``path`` must be a folder this user can write (created folders go there)."""
+    above = next((p for p in path.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise InputError(f"{flag} {path}: {above} is a file, so nothing can be written below it")
+    if above is not None and not os.access(above, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: {above} is not writable by this user")
 
 
 def provenance(command: str, spec: DataConfig | None = None,

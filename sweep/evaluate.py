@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from sweep.common import Parser, add_data_args, cli, command_line, data_config_from_args, provenance
+from sweep.common import Parser, add_data_args, check_output_file, cli, command_line, data_config_from_args, provenance
 from sweep.seed_conf import apply_evaluate_conf, conf_parser
 from zs_core.config import DataConfig
 from zs_core.data import SPLITS, Sentence, load_splits
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if top_k < 0:
         raise InputError(f"--top-k: expected 0 (no limit) or more, got {top_k}")
     threshold = 0.5 if args.threshold is None else args.threshold
-    if args.json_out and Path(args.json_out).is_dir():
-        raise InputError(f"{args.json_out}: is a folder, expected the JSON file to write")
+    if args.json_out:
+        check_output_file(args.json_out, "--json-out", "the JSON file")
     gold_name, gold = load_gold(args, args.split or "test")  # split: test unless --split or the conf names one
     preds = load_pair(args.preds, gold_name, gold)
     dev = None

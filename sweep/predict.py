@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sweep.common import Parser, add_data_args, cli, command_line, data_config_from_args, provenance
+from sweep.common import Parser, add_data_args, check_output_file, cli, command_line, data_config_from_args, provenance
 from sweep.seed_conf import apply_predict_conf, conf_parser
 from zs_core.config import DataConfig
 from zs_core.data import SPLITS, Sentence, load_splits
@@ -76,15 +76,14 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError(f"--method {args.method} needs --model (a checkpoint folder)")
     if not args.output:
         raise InputError("--output: give the TSV file to write")
-    output = Path(args.output)
-    if output.is_dir():
-        raise InputError(f"{output}: is a folder, expected the TSV file to write")
+    output = check_output_file(args.output, "--output", "the TSV file")
     if output.suffix == ".parquet":
         raise InputError(f"{output}: give the .tsv name; the Parquet copy is written beside it")
-    for name in ("lime_samples", "lime_batch", "ig_steps", "ig_batch", "batch_size", "max_seq_length"):
+    for name, least in (("lime_samples", 2), ("lime_batch", 1), ("ig_steps", 1), ("ig_batch", 1), ("batch_size", 1),
+                        ("max_seq_length", 3)):
         value = getattr(args, name)
-        if value is not None and value < 1:
-            raise InputError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
+        if value is not None and value < least:
+            raise InputError(f"--{name.replace('_', '-')} {value}: expected at least {least}")
 
 
 def load_model(args: argparse.Namespace):
@@ -129,7 +128,7 @@ def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[l
     from zs_core.attribution import ig_word_scores, lime_word_scores
     from zs_core.batching import encode
     from zs_core.config import EvalConfig
-    from zs_core.encoders import pick_device
+    from zs_core.encoders import pick_device, positions
     from zs_core.evaluation import random_scores
     from zs_core.scores import head_word_scores, model_scores
 
@@ -140,6 +139,9 @@ def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[l
     net, tokenizer, cfg = load_model(args)
     data_cfg, eval_cfg = (cfg.data, cfg.eval) if cfg is not None else (DataConfig(), EvalConfig())
     max_len = args.max_seq_length or data_cfg.max_seq_length
+    most = positions(getattr(net, "encoder", net).config)
+    if max_len > most:  # longer sentences would run past the position embeddings
+        raise InputError(f"--max-seq-length {max_len}: {args.model} has {most} positions; expected at most {most}")
     lowercase = data_cfg.lowercase if args.lowercase is None else args.lowercase
     batch_size = args.batch_size or eval_cfg.per_device_eval_batch_size
     items, truncated = encode(sentences, tokenizer, max_len, lowercase=lowercase)

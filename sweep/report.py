@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweep.common import Parser, cli
+from sweep.common import Parser, check_output_file, cli
 from sweep.leaderboard import model_label
 from zs_core.errors import InputError, error_line
 from zs_core.files import write_text_atomic
@@ -58,11 +58,16 @@ def find_outputs(root: Path, depth: int = 2) -> tuple[list[Path], list[Path]]:
     return sweeps, scans
 
 
-def read_parquet(path: Path) -> pd.DataFrame:
+def read_parquet(path: Path, columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A Parquet table that must hold ``columns``; anything else is one InputError naming the file."""
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except (OSError, ValueError) as err:
         raise InputError(f"{path}: cannot be read as Parquet ({error_line(err)})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: has no column {missing[0]!r}; not a zs-sweep output?")
+    return frame
 
 
 def read_sweep_yaml(folder: Path) -> dict:
@@ -153,7 +158,7 @@ def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
     from sweep.leaderboard import rule_summary
     from sweep.report_plots import curves_uri, rules_uri
 
-    board, doc = read_parquet(folder / BOARD), read_sweep_yaml(folder)
+    board, doc = read_parquet(folder / BOARD, ("trial_id", "status")), read_sweep_yaml(folder)
     tune = doc.get("tune") or {}
     metric, mode = tune.get("metric", DEFAULT_METRIC), tune.get("mode", "max")
     search = list(doc.get("search") or {})
@@ -198,7 +203,7 @@ def _board_row_class(row) -> str:
 def heads_part(folder: Path, index: int) -> dict:
     from sweep.report_plots import heatmap_uri
 
-    frame = read_parquet(folder / HEADS)
+    frame = read_parquet(folder / HEADS, ("model", "method", "layer", "head", "pooling", "map"))
     heads = frame[frame["method"] == "head"].sort_values("map", ascending=False)
     shown = pd.concat([heads.head(10), frame[frame["method"] != "head"]], ignore_index=True)
     return {"index": index, "folder": str(folder), "provenance": provenance(frame),
@@ -241,9 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if not sweeps and not scans:
         raise InputError(f"{root}: holds neither {BOARD} nor {HEADS} (nor do its subfolders); expected a "
                          f"sweep.run or sweep.heads output folder")
-    output = Path(args.output) if args.output else root / "report.html"
-    if output.is_dir():
-        raise InputError(f"--output {output}: is a folder, expected the HTML file to write")
+    output = check_output_file(args.output or root / "report.html", "--output", "the HTML file")
     if args.examples < 0 or args.lime_samples < 0:
         raise InputError("--examples and --lime-samples: expected 0 or a positive integer")
     parts = [sweep_part(f, i, args, scans) for i, f in enumerate(sweeps)]

@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args.resume_command = resume_command("sweep.run", argv)
     if args.resume and args.fresh:
         raise InputError("python -m sweep.run: give --resume or --fresh, not both")
+    if args.num_cpus is not None and args.num_cpus < 1:  # 0 would leave every trial PENDING forever
+        raise InputError(f"--num-cpus {args.num_cpus}: expected a positive number of CPUs")
     if not args.space and not args.smoke_test:
         raise InputError("python -m sweep.run: give a sweep YAML, e.g. search_spaces/demo.yaml")
     sweep = load_sweep(args.space or DEMO, args.overrides, args.data_root)
@@ -93,6 +95,7 @@ def start(sweep: Sweep, out: Path, args) -> int:
     if not args.resume and earlier and not (args.fresh or args.smoke_test):  # smoke runs are disposable
         raise InputError(f"{out}: holds an earlier sweep; --resume to continue it or --fresh to replace it")
     splits = load_splits(sweep.data)  # bad data stops here, before anything is deleted or started
+    check_token_inputs(sweep, splits["train"])
     if sweep.data.limit:
         whole = load_splits(sweep.data.model_copy(update={"limit": None, "sample": None}), list(sweep.data.limit))
         for line in limit_notices(sweep.data, splits, whole):
@@ -105,6 +108,14 @@ def start(sweep: Sweep, out: Path, args) -> int:
             elif path.name != LOCK_FILE:
                 path.unlink()
     return run_sweep(sweep, splits, out, args)
+
+
+def check_token_inputs(sweep: Sweep, train) -> None:
+    """A fixed token_input file (the beta loss's targets) must hold the train split's sentences, checked now
+    rather than inside every trial."""
+    from zs_core.train import beta_targets
+
+    beta_targets(build_config(sweep.fixed, sweep.source), train)
 
 
 def tune_location(sweep: Sweep, out: Path) -> tuple[str, str]:

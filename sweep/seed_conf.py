@@ -159,7 +159,12 @@ def fill_placeholders(template: str, conf: dict[str, str], now: dt.datetime | No
               "model_name": conf.get("model_name", ""), "dataset_name": conf.get("dataset", ""),
               "datetime": conf.get("datetime") or stamp}
     for key in PLACEHOLDERS:
-        template = template.replace("{" + key + "}", values[key])
+        if "{" + key + "}" in template:
+            parts = Path(values[key]).parts
+            if "\x00" in values[key] or ".." in parts or Path(values[key]).is_absolute():
+                raise InputError(f"{{{key}}} = {shown(values[key])} in the path {shown(template)}: a placeholder "
+                                 f"may not lead out of the path's folder (.., an absolute path or NUL)")
+            template = template.replace("{" + key + "}", values[key])
     return template
 
 

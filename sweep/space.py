@@ -6,7 +6,7 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
@@ -14,7 +14,6 @@ from sweep.common import with_data_root
 from sweep.seed_conf import sweep_doc
 from sweep.yamlfile import load_yaml, read_yaml
 from zs_core.config import (
-    BUILTIN_ENCODERS,
     DATA_SOURCE,
     KEYS,
     DataConfig,
@@ -44,7 +43,8 @@ class TuneConfig(Stage):
     grace_period: PositiveInt = 1         # ASHA: epochs before a trial may be stopped
     reduction_factor: int = Field(3, ge=2)  # ASHA
     max_concurrent: NonNegativeInt = 0    # 0 = as many as resources allow
-    seeds: tuple[NonNegativeInt, ...] = Field((15,), min_length=1)  # every configuration runs once per seed
+    # every configuration runs once per seed; a seed is what numpy and torch take: 0 <= seed < 2**32
+    seeds: tuple[Annotated[int, Field(ge=0, lt=2**32)], ...] = Field((15,), min_length=1)
     resources_per_trial: dict[Literal["gpu", "cpu"], float] = {"gpu": 1}
     keep_top_k: NonNegativeInt = 3        # trials that keep their best checkpoint and are scored on test
     storage_path: str | None = Field(None, min_length=1)  # Tune's result tree: a shared folder or a URI
@@ -118,11 +118,11 @@ def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | Non
     build_config(fixed, f"{source}: fixed")
     if "seed" in fixed or "seed" in search:
         raise InputError(f"{source}: seed: give the seeds as tune.seeds, e.g. tune: {{seeds: [1, 2, 3]}}")
-    _check_model(fixed.get("model_name"), source)
     for key, spec in search.items():
         check_distribution(key, spec, source, fixed)
         if key in fixed:
             raise InputError(f"{source}: search.{key}: also set in fixed; give it in one place")
+    check_encoders(fixed, search, source)
     tune = validated(TuneConfig, doc.get("tune") or {}, source, prefix="tune.")
     if not search and not fixed:
         raise InputError(f"{source}: empty search and no fixed config: nothing to run; "
@@ -135,8 +135,9 @@ def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | Non
         raise InputError(f"{source}: a grid distribution needs tune.searcher: grid")
     data = data_config(with_data_root(doc.get("data") or {}, data_root), source)
     name = str(doc.get("name") or path.stem)
-    if not name or "/" in name or name.startswith("."):
-        raise InputError(f"{source}: name must be a plain folder name, got {shown(name)}")
+    if not name or "/" in name or name.startswith(".") or len(name) > 100 or not name.isprintable():
+        raise InputError(f"{source}: name must be a plain folder name (no / or leading dot, printable, at most "
+                         f"100 characters), got {shown(name)}")
     sweep = Sweep(name=name, source=source, data=data, fixed=fixed, search=search, tune=tune)
     _check_metric(sweep)
     return sweep
@@ -245,12 +246,33 @@ def _override(doc: dict, item: str, source: str) -> None:
         raise InputError(f"override {shown(item)}: {shown(key)} is not a key of {source}; expected {allowed}")
 
 
-def _check_model(name: Any, source: str) -> None:
-    """A fixed encoder must exist before anything starts (a searched one fails in its own trial)."""
-    folder = Path(name).expanduser() if isinstance(name, str) else None
-    if folder is not None and name not in BUILTIN_ENCODERS and not (folder / "config.json").is_file():
-        raise InputError(f"{source}: fixed.model_name: {shown(name)} is not a Hugging Face model folder; "
-                         f"expected {', '.join(BUILTIN_ENCODERS)} or a folder holding config.json")
+def check_encoders(fixed: dict[str, Any], search: dict[str, dict[str, Any]], source: str) -> None:
+    """Every encoder a trial can get (fixed or searched model_name) must load as a whole (zs_core.encoders.
+    check_encoder), and every max_seq_length and freeze_bert_layers_up_to a trial can get must fit it, before
+    anything starts: else every trial would fail, after its retry, minutes later."""
+    from zs_core.encoders import check_encoder  # transformers: only once the YAML itself is known to be good
+
+    names = _values("model_name", fixed, search)
+    for name in names:
+        where = f"{source}: {'search' if 'model_name' in search else 'fixed'}.model_name {shown(name)}"
+        try:
+            facts = check_encoder(str(name))
+        except InputError as err:
+            raise InputError(f"{where}: {err}") from None
+        for key, most, what in (("max_seq_length", facts.positions, "positions"),
+                                ("freeze_bert_layers_up_to", facts.layers, "layers")):
+            too_many = [v for v in _values(key, fixed, search) if isinstance(v, (int, float)) and v > most]
+            if too_many:
+                raise InputError(f"{source}: {key} {too_many[0]}: {name} has {most} {what}; expected at most {most}")
+
+
+def _values(key: str, fixed: dict[str, Any], search: dict[str, dict[str, Any]]) -> list[Any]:
+    """The values a trial can get for ``key``: the fixed one (or the default), or the searched ones (a range's
+    largest)."""
+    if key not in search:
+        return [fixed[key] if key in fixed else build_config({}, "defaults").flat()[key]]
+    (dist, args), = search[key].items()
+    return list(args) if dist in ("choice", "grid") else [args[1] - 1 if dist == "randint" else args[1]]
 
 
 def _check_metric(sweep: Sweep) -> None:

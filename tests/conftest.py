@@ -263,12 +263,14 @@ def trials():
 
 @pytest.fixture(scope="session")
 def kill_when():
-    """A function: start ``python -m sweep.run SPACE --output OUT [ARGS]``, SIGKILL its whole process group (the
-    driver and its local Ray) as soon as ``until()`` holds, asserting that the sweep had not ended by then."""
+    """A function: start ``python -m sweep.run SPACE --output OUT [ARGS]``, send ``signum`` (SIGKILL) to its
+    whole process group (the driver and its local Ray) as soon as ``until()`` holds, asserting that the sweep had
+    not ended by then; after another signal the driver is given two minutes to end by itself. Returns its exit
+    code."""
     import signal
     import time
 
-    def kill(space: Path, out: Path, until, *args: str, poll: float = 0.05) -> None:
+    def kill(space: Path, out: Path, until, *args: str, poll: float = 0.05, signum=signal.SIGKILL) -> int:
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out), *args],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -278,6 +280,8 @@ def kill_when():
             while not until():
                 assert driver.poll() is None and time.time() < deadline, "the sweep ended before the kill"
                 time.sleep(poll)
+            os.killpg(driver.pid, signum)
+            return driver.wait(timeout=120)
         finally:
             try:
                 os.killpg(driver.pid, signal.SIGKILL)
@@ -291,9 +295,9 @@ def kill_when():
 @pytest.fixture(scope="session")
 def kill_after_a_trial(trial_states, kill_when):
     """A function: kill a sweep (``kill_when``) once a trial has TERMINATED in TUNE_DIR; its trial table."""
-    def kill(space: Path, out: Path, tune_dir: Path, poll: float = 0.05) -> dict[str, dict]:
+    def kill(space: Path, out: Path, tune_dir: Path, poll: float = 0.05, **signal) -> dict[str, dict]:
         kill_when(space, out, lambda: any(s["status"] == "TERMINATED" for s in trial_states(tune_dir).values()),
-                  poll=poll)
+                  poll=poll, **signal)
         return trial_states(tune_dir)
 
     return kill

@@ -1,4 +1,6 @@
 """Faults: a trial that raises (retried once, then ERROR), a NaN loss (NAN), and kill -9 of the driver + --resume."""
+import os
+import signal
 from pathlib import Path
 
 import pandas as pd
@@ -40,15 +42,50 @@ def test_status_and_error_line():
     assert error_line(remote) == "ValueError: the real reason" and error_line(ValueError()) == "ValueError"
 
 
+# Every process of the sweep (the driver, Ray's workers) starts with this sitecustomize: once zs_core.model is
+# imported, building a model with attention_evidence_size 13 raises, inside the trial: a fault no check before
+# Ray can see (a lost file system, a driver bug), made on purpose
+FAULT = """
+import importlib.abc, importlib.util, sys
+
+class Faulty(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "zs_core.model":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            build = module.build_model
+
+            def build_model(cfg, seed, attentions=False):
+                if cfg.attention_evidence_size == 13:
+                    raise RuntimeError("injected fault: the trial's file system went away")
+                return build(cfg, seed, attentions)
+
+            module.build_model = build_model
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, Faulty())
+"""
+
+
 @pytest.fixture(scope="module")
 def fault_run(tmp_path_factory, write_space, run_sweep):
-    """A grid: {tiny-random, a missing folder} x {a sane, a huge learning rate}, sharp attention, one seed."""
+    """A grid: {a trial that raises, one that does not} x {a sane, a huge learning rate}, sharp attention."""
     folder = tmp_path_factory.mktemp("faults")
+    (folder / "hook").mkdir()
+    (folder / "hook" / "sitecustomize.py").write_text(FAULT)
     space = write_space(folder, "faults", fixed={"num_train_epochs": 1, "attention_activation": "sharp"},
-                        search={"model_name": {"choice": ["tiny-random", "/nonexistent/folder"]},
+                        search={"attention_evidence_size": {"choice": [16, 13]},
                                 "learning_rate": {"choice": [1.0e-3, 1.0e+4]}},
                         tune={"searcher": "grid", "seeds": [1], "resources_per_trial": {"cpu": 1}, "keep_top_k": 2})
-    run_sweep(space, "--output", folder / "out")
+    path = os.pathsep.join([str(folder / "hook"), os.environ.get("PYTHONPATH", "")])
+    run_sweep(space, "--output", folder / "out", env={"PYTHONPATH": path})
     return folder / "out" / "faults"
 
 
@@ -58,8 +95,9 @@ def test_a_trial_that_raises_is_retried_once_then_error_while_others_finish(faul
     runs, out = trials(board(fault_run)), fault_run
     assert len(runs) == 4
     errors = runs[runs["status"] == "ERROR"]
-    assert sorted(errors["model_name"]) == ["/nonexistent/folder"] * 2
-    assert errors["error"].str.contains("/nonexistent/folder").all() and errors["checkpoint"].isna().all()
+    assert sorted(errors["attention_evidence_size"]) == [13, 13]
+    assert (errors["error"] == "RuntimeError: injected fault: the trial's file system went away").all()
+    assert errors["checkpoint"].isna().all()
     states = trial_states(out / "tune")
     assert all(states[t]["num_failures"] == 2 for t in errors["trial_id"])  # the first run and one retry
     ok = runs[runs["status"] == "TERMINATED"]
@@ -72,22 +110,25 @@ def test_a_trial_that_raises_is_retried_once_then_error_while_others_finish(faul
 def test_a_nan_loss_stops_the_trial_as_nan(fault_run, board, trials, trial_states):
     runs, out = trials(board(fault_run)), fault_run
     nan = runs[runs["status"] == "NAN"]
-    assert len(nan) == 1 and nan["learning_rate"].iloc[0] == 1e4 and nan["model_name"].iloc[0] == "tiny-random"
-    assert nan["error"].iloc[0].startswith("loss is nan at epoch 1") and nan["checkpoint"].isna().all()
+    assert len(nan) == 1 and nan["learning_rate"].iloc[0] == 1e4 and nan["attention_evidence_size"].iloc[0] == 16
+    # the training loss stays finite a while longer than the dev scores: a diverged model is a NaN too
+    assert nan["error"].iloc[0] == "the model's scores are NaN or infinite (its weights diverged)"
+    assert nan["checkpoint"].isna().all()
     assert trial_states(out / "tune")[nan["trial_id"].iloc[0]]["num_failures"] == 0  # stopped, not retried
     grouped = board(out, by_config=True)  # only finished trials are averaged
     assert len(grouped) == 1 and grouped["learning_rate"].iloc[0] == 1e-3
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path, write_space, run_sweep, board, trials,
-                                                               kill_after_a_trial):
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_kill_9_or_ctrl_c_between_trials_then_resume_runs_every_trial_once(tmp_path, write_space, run_sweep, board,
+                                                                          trials, kill_after_a_trial, signum):
     space = write_space(tmp_path, "resume", data={"dataset": "wnut16", "limit": {"train": 120, "dev": 32, "test": 32}},
                         search={"learning_rate": {"loguniform": [1.0e-4, 1.0e-3]}},
                         tune={"num_samples": 2, "seeds": [1, 2], "max_concurrent": 2,
                               "resources_per_trial": {"cpu": 1}, "keep_top_k": 4})
     out, tune_dir = tmp_path / "out", tmp_path / "out" / "resume" / "tune"
-    before = kill_after_a_trial(space, out, tune_dir, poll=0.2)
+    before = kill_after_a_trial(space, out, tune_dir, poll=0.2, signum=signum)
     finished = {t for t, s in before.items() if s["status"] == "TERMINATED"}
     assert 0 < len(finished) < 4 and not (out / "resume" / "leaderboard.parquet").exists()
     sizes = {t: next(tune_dir.glob(f"*{t}*/result.json")).stat().st_size for t in finished}
@@ -100,3 +141,17 @@ def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path, write_
     for trial, size in sizes.items():  # a finished trial is not run again
         assert next(tune_dir.glob(f"*{trial}*/result.json")).stat().st_size == size
     assert len(list(tune_dir.glob("*/result.json"))) == 4
+
+
+@pytest.mark.slow
+def test_a_sweep_in_which_every_trial_failed_exits_1_naming_the_first_error(tmp_path, write_space, run_sweep,
+                                                                          board, trials):
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(FAULT)
+    space = write_space(tmp_path, "allfail", fixed={"num_train_epochs": 1, "attention_evidence_size": 13},
+                        tune={"searcher": "grid", "seeds": [1], "resources_per_trial": {"cpu": 1}})
+    path = os.pathsep.join([str(tmp_path / "hook"), os.environ.get("PYTHONPATH", "")])
+    proc = run_sweep(space, "--output", tmp_path / "out", env={"PYTHONPATH": path}, expect=1)
+    assert proc.stdout.strip().splitlines()[-1] == \
+        "error: every trial failed; the first: RuntimeError: injected fault: the trial's file system went away"
+    assert trials(board(tmp_path / "out" / "allfail"))["status"].tolist() == ["ERROR"]  # written all the same

@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from zs_core.config import RunConfig, build_config
-from zs_core.encoders import load_encoder, load_tokenizer
+from zs_core.encoders import check_vocabulary, load_encoder, load_tokenizer
 from zs_core.errors import InputError, error_line
 from zs_core.files import atomic_path
 from zs_core.model import ZeroShotClassifier
@@ -60,18 +61,26 @@ def load_checkpoint(folder: str | Path, attentions: bool = False):
     folder = Path(folder)
     if not is_checkpoint(folder):
         raise InputError(f"{folder}: not a zs-sweep checkpoint (expected {CONFIG_FILE} and {HEAD_FILE})")
-    meta = json.loads((folder / CONFIG_FILE).read_text())
-    cfg = build_config(meta["config"], str(folder / CONFIG_FILE))
+    try:
+        meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        flat = meta.get("config") if isinstance(meta, dict) else None
+        if not isinstance(flat, dict):
+            raise TypeError("expected a mapping with a 'config' mapping")
+    except (ValueError, KeyError, TypeError) as err:  # not JSON, not UTF-8, no config mapping
+        raise InputError(f"{folder / CONFIG_FILE}: not a zs-sweep config ({error_line(err)})") from None
+    cfg = build_config(flat, str(folder / CONFIG_FILE))
     encoder = load_encoder(str(folder / "encoder"), attentions=attentions)
     with torch.random.fork_rng(devices=[]):  # the head's init draws are overwritten; keep the caller's RNG
         model = ZeroShotClassifier(encoder, cfg.model)
     try:  # a head saved before the ceiling's pos_weight buffer existed keeps its default (1.0: unweighted)
         missing, unexpected = model.head.load_state_dict(load_file(str(folder / HEAD_FILE)), strict=False)
-    except RuntimeError as err:
+    except (RuntimeError, SafetensorError, OSError) as err:  # another architecture's head, a truncated file
         raise InputError(f"{folder / HEAD_FILE}: does not fit the head {CONFIG_FILE} describes "
                          f"({error_line(err)})") from None
     if unexpected or set(missing) - {"pos_weight"}:
         raise InputError(f"{folder / HEAD_FILE}: does not fit the head {CONFIG_FILE} describes "
                          f"(missing {sorted(missing)}, unexpected {sorted(unexpected)})")
     model.eval()
-    return model, load_tokenizer(str(folder / "encoder")), cfg
+    tokenizer = load_tokenizer(str(folder / "encoder"))
+    check_vocabulary(tokenizer, encoder.config, str(folder / "encoder"))
+    return model, tokenizer, cfg

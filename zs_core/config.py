@@ -134,7 +134,7 @@ class TrainConfig(Stage):
     adam_epsilon: float = Field(1e-7, gt=0)
     max_grad_norm: float = Field(1.0, ge=0)  # gradient clipping (0 = off), as the seed's HF Trainer did
     gradient_accumulation_steps: PositiveInt = 1
-    seed: NonNegativeInt = 15
+    seed: int = Field(15, ge=0, lt=2**32)  # what numpy and torch take
     group_by_length: bool = True          # length-grouped batches (False: shuffled, padded to the longest)
     token_input_dir: str | None = None    # word-score TSV of the train split used as token targets (beta)
     token_input_filename: str | None = None

