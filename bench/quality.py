@@ -11,8 +11,9 @@ Per task, each stage runs zs-sweep's own command lines and is skipped when its o
 interrupted run resumes where it stopped (an interrupted sweep resumes with sweep.run --resume):
   compare  sweep.run: both zero-shot heads (soft_attention, max_pool) x initializers (xavier, glorot) x seeds
            on a cheap budget, dev every eval_steps; every rule's pick is scored on test (rules.parquet)
-  final_*  sweep.run, one per head: the initializer the headline rule rates best on dev in compare (zero-shot:
-           the mean over seeds of dev words_sent_f1 at that rule's pick), every seed on the full budget
+  final    sweep.run of both heads, each with the initializer the headline rule rates best on dev in compare
+           (zero-shot: the mean over seeds of dev words_sent_f1 at that rule's pick), every seed on the full budget;
+           one sweep when both heads chose the same initializer (its trials keep both cores busy), else final_HEAD
   heads    sweep.heads on the best final checkpoint (the head and trial the headline rule rates best on dev)
            and on the untrained encoder, for dev and for test: the best head by dev MAP, reported on test
   ceiling  sweep.run: the supervised ceiling with its defaults (is_seq_class false: positives weighted,
@@ -34,7 +35,7 @@ import time
 from pathlib import Path
 
 import yaml
-from quality_table import chosen_initializer, task_table, write_tables  # bench/ is on sys.path
+from quality_table import chosen_initializer, final_tables, task_table, write_tables  # bench/ is on sys.path
 
 from zs_core.protocol import MAX_POOL, SOFT_ATTENTION, TOK_F1, WORDS_SENT_F1, on_dev
 
@@ -46,7 +47,7 @@ TASKS = {  # data folder below --data-root, positive labels, how a budget of N t
     "sst_pos": ("sst", ["pos", "vpos"], "sample"),
     "sst_neg": ("sst", ["neg", "vneg"], "sample"),
 }
-HEADS = (SOFT_ATTENTION, MAX_POOL)
+HEADS = (MAX_POOL, SOFT_ATTENTION)
 HEADLINE = on_dev(WORDS_SENT_F1)  # the zero-shot rule behind the headline numbers, fixed before the runs
 PRESETS = {
     # compare: the cheap budget (train sentences per task, None = all); final: the full one; ceiling: per task
@@ -154,21 +155,24 @@ def zero_shot_stages(run: Runner, task: str, home: Path, data: dict, preset: dic
                        {"zero_shot_head": {"grid": list(HEADS)}, "initializer_name": {"grid": compare["initializers"]}},
                        {**tune, "keep_top_k": 0})
     sweep_stage(run, path, home / "compare")
+    if until == "compare":
+        return []
+    inits: dict[str, list[str]] = {}
+    for head in HEADS:
+        inits.setdefault(chosen_initializer(home / "compare", head, HEADLINE), []).append(head)
     finals = []
-    for head in HEADS if until != "compare" else ():
-        init = chosen_initializer(home / "compare", head, HEADLINE)
-        path = write_space(home / f"final_{head}.yaml", f"final_{head}",
-                           {**data, **cut(task, train=final["train"].get(task))},
-                           {**fixed, "zero_shot_head": head, "initializer_name": init,
-                            "num_train_epochs": final["epochs"][task], "eval_steps": final["eval_steps"][task]}, {},
-                           {**tune, "keep_top_k": len(preset["seeds"])})
-        sweep_stage(run, path, home / f"final_{head}")
-        finals.append(home / f"final_{head}")
+    for init, heads in inits.items():
+        name = "final" if len(inits) == 1 else f"final_{heads[0]}"
+        path = write_space(home / f"{name}.yaml", name, {**data, **cut(task, train=final["train"].get(task))},
+                           {**fixed, "initializer_name": init, "num_train_epochs": final["epochs"][task],
+                            "eval_steps": final["eval_steps"][task]}, {"zero_shot_head": {"grid": heads}},
+                           {**tune, "keep_top_k": len(preset["seeds"]) * len(heads)})
+        sweep_stage(run, path, home / name)
+        finals.append(home / name)
     return finals
 
 
 def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner, until: str | None) -> None:
-    from sweep.models import best_checkpoint
 
     sub, positive, _ = TASKS[task]
     folder, home = data_root / sub, out / task
@@ -177,10 +181,9 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner, u
     tune = {"metric": HEADLINE, "mode": "max", "searcher": "grid", "scheduler": "fifo", "seeds": preset["seeds"],
             "resources_per_trial": preset["resources"],
             **({"storage_path": f"{run.storage}/{task}"} if run.storage else {})}
-    finals = zero_shot_stages(run, task, home, data, preset, tune, until)
+    zero_shot_stages(run, task, home, data, preset, tune, until)
     if until not in ("compare", "final"):
-        best = max(finals, key=lambda f: chosen_score(f))
-        checkpoint = str(best_checkpoint(best))
+        method, checkpoint = best_final(home)
         for split in ("dev", "test"):
             heads = home / f"heads_{split}"
             if not (heads / "heads.parquet").is_file():
@@ -198,16 +201,18 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner, u
                                 "keep_top_k": len(budget["seeds"])})
             sweep_stage(run, path, home / "ceiling")
             if until != "ceiling":
-                predictions(run, home, folder, positive, checkpoint, best.name.removeprefix("final_"), preset)
+                predictions(run, home, folder, positive, checkpoint, method, preset)
     (home / "table.md").write_text(task_table(task, home, preset), encoding="utf-8")
 
 
-def chosen_score(final: Path) -> float:
-    """A final's mean dev value of the headline rule's metric at its pick (zero-shot: which head to show)."""
-    import pandas as pd
-
-    picks = pd.read_parquet(final / "rules.parquet")
-    return float(picks[picks["rule_metric"] == HEADLINE][HEADLINE].mean())
+def best_final(home: Path) -> tuple[str, str]:
+    """(head, checkpoint) shown by the head scan and LIME: the head whose trials' mean dev value of the headline
+    rule's metric at its pick is best, and its trial with the best one (zero-shot: no token label chooses)."""
+    picks, boards = final_tables(home)
+    mine = picks[picks["rule_metric"] == HEADLINE]
+    head = str(mine.groupby("method")[HEADLINE].mean().idxmax())
+    trials = boards[(boards["method"] == head) & boards["checkpoint"].notna()].sort_values(HEADLINE, ascending=False)
+    return head, str(trials["checkpoint"].iloc[0])
 
 
 def predictions(run: Runner, home: Path, folder: Path, positive: list[str], checkpoint: str, method: str,

@@ -61,6 +61,30 @@ def chosen_initializer(compare: Path, head: str, headline: str) -> str:
     return str(means.sort_values([headline, on_dev(LOSS)], ascending=[False, True]).index[0])
 
 
+def final_tables(home: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rules.parquet, leaderboard.parquet) of every final sweep of a task (final, or final_HEAD per head),
+    each row with its sweep's folder name; empty frames before any has finished."""
+    picks, boards = [], []
+    for folder in sorted(p for p in home.glob("final*") if p.is_dir()):
+        for name, into in (("rules.parquet", picks), ("leaderboard.parquet", boards)):
+            frame = _read(folder / name)
+            if frame is not None:
+                into.append(frame.assign(sweep=folder.name))
+    return (pd.concat(picks, ignore_index=True) if picks else pd.DataFrame(columns=["method", "rule"]),
+            pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=["method"]))
+
+
+def final_curves(home: Path) -> pd.DataFrame | None:
+    """curves.parquet of every final sweep, each row with its trial's method."""
+    frames = []
+    for folder in sorted(p for p in home.glob("final*") if p.is_dir()):
+        curves, picks = _read(folder / "curves.parquet"), _read(folder / "rules.parquet")
+        if curves is not None and picks is not None:
+            methods = picks.drop_duplicates("trial_id").set_index("trial_id")["method"]
+            frames.append(curves.assign(method=curves["trial_id"].map(methods)))
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
 def rule_rows(picks: pd.DataFrame, head: str) -> list[dict]:
     """One row per selection rule of ``head``: test metrics (a list over seeds) of the evaluations it picks."""
     rows = []
@@ -86,10 +110,9 @@ def method_rows(home: Path, preset: dict) -> list[dict]:
             rows.append({"method": "random", "rule": "@dev-cal", "n": int(random[N_SENTENCES].iloc[0]),
                          "values": {m: [float(random["f1" if m == "cal_f1" else m].iloc[0])] for m in METRICS
                                     if m not in ("precision", "recall", "f1")}})
+    picks = final_tables(home)[0]
     for head in (SOFT_ATTENTION, MAX_POOL):
-        picks = _read(home / f"final_{head}" / "rules.parquet")
-        if picks is not None:
-            rows += rule_rows(picks, head)
+        rows += rule_rows(picks, head)
     untrained = preset["model"]
     for model, label in (("trained", "best head, fine-tuned"), (untrained, f"best head, untrained {untrained}")):
         head = best_head(home, model, untrained)
@@ -160,10 +183,10 @@ def _budget(folder: Path) -> str:
 def task_table(task: str, home: Path, preset: dict) -> str:
     from quality import HEADLINE  # bench/ is on sys.path
 
+    finals = sorted(p for p in home.glob("final*") if p.is_dir())
     lines = [f"### {task}", "", f"Test set; rows per zero-shot head and selection rule (oracle_* use dev token "
-             f"labels); the headline rule is `{HEADLINE}`. Finals: " + ", ".join(
-                 f"{LABEL[h]} {_budget(home / f'final_{h}')}" for h in (SOFT_ATTENTION, MAX_POOL)
-                 if (home / f"final_{h}").is_dir()), "", HEADER, "|" + "---|" * 10]
+             f"labels); the headline rule is `{HEADLINE}`. Finals: "
+             + "; ".join(f"`{f.name}` {_budget(f)}" for f in finals), "", HEADER, "|" + "---|" * 10]
     for row in method_rows(home, preset):
         seeds = f" ({row['seeds']} seeds)" if row.get("seeds", 0) > 1 else ""
         cells = [_cell(row["values"].get(SENT_F1, []))] + [_cell(row["values"].get(m, [])) for m in METRICS]
@@ -184,11 +207,11 @@ def plot_curves(home: Path, path: Path) -> Path | None:
     from sweep.heatmap import pyplot
     from sweep.report_plots import rules_figure
 
-    runs = [(f"{home.name}: {LABEL[h]}", _read(home / f"final_{h}" / "curves.parquet"),
-             _read(home / f"final_{h}" / "rules.parquet")) for h in (SOFT_ATTENTION, MAX_POOL)]
-    runs = [r for r in runs if r[1] is not None]
-    if not runs:
+    curves, picks = final_curves(home), final_tables(home)[0]
+    if curves is None:
         return None
+    runs = [(f"{home.name}: {LABEL[h]}", curves[curves["method"] == h], picks[picks["method"] == h])
+            for h in (SOFT_ATTENTION, MAX_POOL) if (curves["method"] == h).any()]
     fig = rules_figure(runs)
     fig.savefig(path, dpi=90)
     pyplot().close(fig)
