@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +13,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from sweep.common import with_data_root
 from sweep.seed_conf import sweep_doc
+from sweep.trackers import TRACKERS
 from zs_core.config import (
     BUILTIN_ENCODERS,
     DATA_SOURCE,
@@ -51,12 +53,15 @@ class TuneConfig(Stage):
     # the selection rules (zs_core.protocol.RULES) whose picks each trial also scores on test: rules.parquet;
     # [] = none (only the kept trials are scored on test, at tune.metric's pick)
     rules: tuple[Literal[RULE_NAMES], ...] = RULE_NAMES  # type: ignore[valid-type]
+    # experiment trackers, each an optional extra (sweep.trackers): tensorboard, mlflow, wandb; [] = none
+    loggers: tuple[Literal[TRACKERS], ...] = ("tensorboard",)  # type: ignore[valid-type]
 
     @model_validator(mode="before")
     @classmethod
     def _seeds_as_tuple(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            return {**values, **{k: tuple(values[k]) for k in ("seeds", "rules") if isinstance(values.get(k), list)}}
+            return {**values, **{k: tuple(values[k]) for k in ("seeds", "rules", "loggers")
+                                 if isinstance(values.get(k), list)}}
         return values
 
     @model_validator(mode="after")
@@ -219,29 +224,60 @@ def smoke(sweep: Sweep) -> Sweep:
 
 def _override(doc: dict, item: str, source: str) -> None:
     key, sep, text = item.partition("=")
-    section, dot, sub = key.partition(".")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        value = text
-    allowed = "a config key (e.g. learning_rate=3.0e-5), tune.KEY=..., data.KEY=... or name=..."
-    if not sep or not key:
+    path = key.split(".")
+    value = override_value(text)
+    allowed = ("a config key (e.g. learning_rate=3e-5), tune.KEY=..., data.KEY=... (nested keys too: "
+               "data.limit.train=16) or name=...")
+    if not sep or not key or not all(path):
         raise InputError(f"override {item!r}: expected key=value with {allowed}")
-    if dot and section in ("tune", "data"):
-        doc[section] = {**(doc.get(section) or {}), sub: value}
+    if len(path) > 1 and path[0] in ("tune", "data"):
+        _set_nested(doc, path, value)
         # naming the data replaces the other way of naming it (a named dataset has its own labels)
         replaced = {"dir": ("dataset", "seed_dataset", "root"),
                     "dataset": ("dir", "positive_labels", "seed_dataset", "root"),
                     "seed_dataset": ("dataset", "dir", "positive_labels")}
-        for other in replaced.get(sub, ()) if section == "data" else ():
+        for other in replaced.get(path[1], ()) if path[0] == "data" and len(path) == 2 else ():
             doc["data"].pop(other, None)
-    elif not dot and key == "name":
-        doc["name"] = value
-    elif not dot and key in KEYS:
+    elif len(path) == 1 and key == "name":
+        doc["name"] = text  # a folder name, as typed
+    elif len(path) == 1 and key in KEYS:
         doc["fixed"][key] = value
         doc["search"].pop(key, None)  # fixing a searched key takes it out of the search
     else:
         raise InputError(f"override {item!r}: {key!r} is not a key of {source}; expected {allowed}")
+
+
+SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def override_value(text: str) -> Any:
+    """An override's value, read as YAML, except that a number in scientific notation without a dot (``1e-4``,
+    which YAML 1.1 reads as text) is a number, in lists and mappings too."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+
+    def numbers(v: Any) -> Any:
+        if isinstance(v, str) and SCIENTIFIC.fullmatch(v.strip()):
+            return float(v)
+        if isinstance(v, list):
+            return [numbers(x) for x in v]
+        if isinstance(v, dict):
+            return {k: numbers(x) for k, x in v.items()}
+        return v
+
+    return numbers(value)
+
+
+def _set_nested(doc: dict, path: list[str], value: Any) -> None:
+    """doc[path[0]][path[1]]... = value, making (copies of) the mappings on the way."""
+    node = doc
+    for key in path[:-1]:
+        child = node.get(key)
+        node[key] = dict(child) if isinstance(child, dict) else {}
+        node = node[key]
+    node[path[-1]] = value
 
 
 def _check_model(name: Any, source: str) -> None:
