@@ -42,7 +42,7 @@ SMOKE_SENTENCES = 32
 PROGRESS_SECONDS = 10.0
 
 
-def parse_args(argv: list[str] | None):
+def parser() -> Parser:
     p = Parser(prog=prog("heads"), description=__doc__.splitlines()[0])
     p.add_argument("--model", nargs="+", default=None, help="checkpoints, sweep folders, encoder folders or names")
     add_data_args(p)
@@ -56,7 +56,11 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--dashboard-host", default="127.0.0.1", help="interface the Ray dashboard binds to")
     p.add_argument("--storage", default=None, help="Tune's result folder or URI (default OUTPUT/tune); on several "
                    "machines it must be shared (NFS, s3://, gs://): trials hand their rows back through it")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None):
+    return parser().parse_args(argv)
 
 
 def parse_poolings(given: list[str] | str) -> tuple[str, ...]:

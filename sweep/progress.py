@@ -51,7 +51,7 @@ def quiet_terminal() -> None:
     import os
 
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    for name in ("ray.tune", "ray.train", "ray.air"):
+    for name in ("ray.tune", "ray.train", "ray.air", "mlflow", "alembic"):  # mlflow: "Creating ... tables"
         logging.getLogger(name).setLevel(logging.WARNING)
     if not sys.stdout.isatty():
         import colorama
@@ -104,7 +104,7 @@ class TrialView:
         self.label, self.started = label, time.monotonic()
         self.first: dict | None = None
         self.latest: dict | None = None
-        self.evaluations, self.last_metric, self.best_epoch = 0, None, None
+        self.evaluations, self.last_metric, self.best_epoch, self.evaluated_step = 0, None, None, 0
         self.by_epoch: dict[float, Any] = {}  # the metric at each evaluation
         self.printed: tuple | None = None  # (step, phase) of the last plain line, and when
         self.printed_at = -math.inf
@@ -164,6 +164,7 @@ class TrialProgress(tune.Callback):
         if "epoch" not in result:  # a NaN loss's report: the end line says it
             return
         view.evaluations += 1
+        view.evaluated_step = result.get("step", view.evaluated_step)
         view.last_metric = view.by_epoch[result["epoch"]] = value
         view.best_epoch = result.get("best_epoch", view.best_epoch)  # the trial's own pick (zs_core.protocol)
         steps = (view.latest or {}).get("steps")
@@ -227,14 +228,15 @@ class TrialProgress(tune.Callback):
             return f"{view.label} starting, {elapsed}"
         where = f"{view.label} step {state['step']}/{state['steps']} (epoch {epoch_text(state['epoch'])})"
         last = "" if view.last_metric is None else f", last {self.metric} {number_text(view.last_metric)}"
-        if state["phase"] == "dev":
+        if state["phase"] == "dev" and state["step"] > view.evaluated_step:
             return f"{where}: evaluating on dev{last}, {elapsed}"
         return f"{where}: loss {number_text(state['loss'])}{last}, {elapsed}{view.left()}"
 
     def _plain(self, view: TrialView, now: float) -> None:
         state = view.latest
         key = (state["step"], state["phase"]) if state else None
-        if key == view.printed or now - view.printed_at < PLAIN_SECONDS:
+        stale = state is not None and state["step"] <= view.evaluated_step  # the evaluation's line said it
+        if key == view.printed or now - view.printed_at < PLAIN_SECONDS or stale:
             return
         view.printed, view.printed_at = key, now
         print(self._line(view), flush=True)

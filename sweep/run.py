@@ -50,7 +50,7 @@ from zs_core.provenance import limit_notices
 DEMO = Path(__file__).resolve().parent.parent / "search_spaces" / "demo.yaml"
 
 
-def parse_args(argv):
+def parser() -> Parser:
     p = Parser(prog=prog("run"), description=__doc__.splitlines()[0])
     p.add_argument("space", nargs="?", help="a sweep YAML (search_spaces/*.yaml) or a seed .conf file "
                    "(default with --smoke-test: search_spaces/demo.yaml)")
@@ -67,7 +67,11 @@ def parse_args(argv):
     p.add_argument("--dashboard-host", default="127.0.0.1", help="the dashboard's bind address (local Ray)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
     add_data_args(p)  # override the sweep's data: block; --data-root also roots a seed dataset the YAML names
-    return p.parse_intermixed_args(argv)  # key=value overrides may come after options too
+    return p
+
+
+def parse_args(argv: list[str] | None):
+    return parser().parse_intermixed_args(argv)  # key=value overrides may come after options too
 
 
 @cli
