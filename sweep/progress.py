@@ -226,7 +226,8 @@ class TrialProgress(tune.Callback):
         state, elapsed = view.latest, duration(time.monotonic() - view.started)
         if state is None:
             return f"{view.label} starting, {elapsed}"
-        where = f"{view.label} step {state['step']}/{state['steps']} (epoch {epoch_text(state['epoch'])})"
+        where = f"{view.label} step {state['step']}/{state['steps']} (epoch {epoch_text(state['epoch'])}/" \
+                f"{state.get('epochs', '?')})"
         last = "" if view.last_metric is None else f", last {self.metric} {number_text(view.last_metric)}"
         if state["phase"] == "dev" and state["step"] > view.evaluated_step:
             return f"{where}: evaluating on dev{last}, {elapsed}"

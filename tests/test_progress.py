@@ -29,6 +29,7 @@ def test_train_calls_on_step_after_every_optimizer_step_and_before_each_evaluati
     assert [s["step"] for s in train_steps] == list(range(1, 9)) and {s["steps"] for s in seen} == {8}
     assert [s["epoch"] for s in train_steps] == [k / 4 for k in range(1, 9)]
     assert [(s["step"], s["epoch"]) for s in seen if s["phase"] == "dev"] == [(4, 1.0), (8, 2.0)]
+    assert {s["epochs"] for s in seen} == {2}
     assert seen.index({**train_steps[3], "phase": "dev"}) == 4  # right after step 4, before the evaluation
     # the loss shown at an evaluation is the train loss that evaluation reports
     assert [s["loss"] for s in seen if s["phase"] == "dev"] == pytest.approx([r["train/loss"] for r in reports])
@@ -62,7 +63,7 @@ def test_a_trial_posts_to_the_board_and_the_driver_prints_its_lines(board, capsy
     import ray
 
     post = poster(board, "abc_00000")
-    state = {"phase": "train", "steps": 40, "epoch": 0.025, "loss": 0.7}
+    state = {"phase": "train", "steps": 40, "epoch": 0.025, "epochs": 1, "loss": 0.7}
     post({**state, "step": 1})
     post({**state, "step": 2})  # within POST_SECONDS of the first: not posted
     post({**state, "step": 3, "phase": "dev"})  # a dev evaluation begins: posted at once
@@ -83,8 +84,8 @@ def test_a_trial_posts_to_the_board_and_the_driver_prints_its_lines(board, capsy
     callback.on_trial_complete(4, [running], running)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "abc_00000 started: learning_rate 3.00e-05"  # no __trial_index__
-    assert re.fullmatch(r"abc_00000 step 3/40 \(epoch 0\.03\): evaluating on dev, \ds", lines[1])
-    assert re.fullmatch(r"abc_00000 step 20/40 \(epoch 0\.5\): loss 0\.7000, \ds, ~\d+s left", lines[2])
+    assert re.fullmatch(r"abc_00000 step 3/40 \(epoch 0\.03/1\): evaluating on dev, \ds", lines[1])
+    assert re.fullmatch(r"abc_00000 step 20/40 \(epoch 0\.5/1\): loss 0\.7000, \ds, ~\d+s left", lines[2])
     assert re.fullmatch(r"abc_00000 epoch 1 \(step 40/40\): loss 0\.6100, dev/sent_f1 0\.8000 \(best 0\.8000\), \ds",
                         lines[3])
     assert re.fullmatch(r"abc_00000 done after 1 evaluations, \ds: best dev/sent_f1 0\.8000 at epoch 1", lines[4])

@@ -85,8 +85,8 @@ def train(
     the weights of that evaluation) resumes the run there: on CPU the rest of the run is the same as an
     uninterrupted one's. Raises NonFiniteLoss as soon as a loss is NaN or infinite.
     ``on_step``, when given, is called after every optimizer step with ``{"phase": "train", "step", "steps" (the
-    run's total), "epoch" (fractional), "loss" (the mean since the last evaluation)}``, and with ``"phase": "dev"``
-    as a dev evaluation begins (a progress display; it should return at once).
+    run's total), "epoch" (fractional), "epochs", "loss" (the mean since the last evaluation)}``, and with
+    ``"phase": "dev"`` as a dev evaluation begins (a progress display; it should return at once).
     """
     tc = cfg.train
     rng = OwnRNG(tc.seed)  # dropout draws; with a fixed seed a CPU run repeats exactly
@@ -139,7 +139,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             step += 1
             progress = {"phase": "train", "step": step, "steps": total_steps, "epoch": step / steps_per_epoch,
-                        "loss": loss_sum / len(losses)} if on_step is not None else None
+                        "epochs": tc.num_train_epochs, "loss": loss_sum / len(losses)} if on_step is not None else None
             if progress is not None:
                 on_step(progress)
             if step % every and step != total_steps:
