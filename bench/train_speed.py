@@ -76,10 +76,12 @@ def progress_cost(splits, tokenizer, cfg, repeats: int) -> None:
 
     import ray
 
+    from sweep.common import quiet_libraries
     from sweep.progress import poster, start_board
     from zs_core.train import train
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    quiet_libraries()
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     board, speeds = start_board(), {"off": [], "on": []}
     for _ in range(repeats):
         for way in ("off", "on"):

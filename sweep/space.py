@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +11,7 @@ import yaml
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from sweep.common import with_data_root
+from sweep.overrides import override_value, set_nested
 from sweep.seed_conf import sweep_doc
 from sweep.trackers import TRACKERS
 from zs_core.config import (
@@ -231,7 +231,7 @@ def _override(doc: dict, item: str, source: str) -> None:
     if not sep or not key or not all(path):
         raise InputError(f"override {item!r}: expected key=value with {allowed}")
     if len(path) > 1 and path[0] in ("tune", "data"):
-        _set_nested(doc, path, value)
+        set_nested(doc, path, value)
         # naming the data replaces the other way of naming it (a named dataset has its own labels)
         replaced = {"dir": ("dataset", "seed_dataset", "root"),
                     "dataset": ("dir", "positive_labels", "seed_dataset", "root"),
@@ -245,39 +245,6 @@ def _override(doc: dict, item: str, source: str) -> None:
         doc["search"].pop(key, None)  # fixing a searched key takes it out of the search
     else:
         raise InputError(f"override {item!r}: {key!r} is not a key of {source}; expected {allowed}")
-
-
-SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def override_value(text: str) -> Any:
-    """An override's value, read as YAML, except that a number in scientific notation without a dot (``1e-4``,
-    which YAML 1.1 reads as text) is a number, in lists and mappings too."""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        value = text
-
-    def numbers(v: Any) -> Any:
-        if isinstance(v, str) and SCIENTIFIC.fullmatch(v.strip()):
-            return float(v)
-        if isinstance(v, list):
-            return [numbers(x) for x in v]
-        if isinstance(v, dict):
-            return {k: numbers(x) for k, x in v.items()}
-        return v
-
-    return numbers(value)
-
-
-def _set_nested(doc: dict, path: list[str], value: Any) -> None:
-    """doc[path[0]][path[1]]... = value, making (copies of) the mappings on the way."""
-    node = doc
-    for key in path[:-1]:
-        child = node.get(key)
-        node[key] = dict(child) if isinstance(child, dict) else {}
-        node = node[key]
-    node[path[-1]] = value
 
 
 def _check_model(name: Any, source: str) -> None:
