@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from importlib import metadata
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from zs_core.config import DATASETS, SPLITS, DataConfig
-from zs_core.errors import InputError
+from zs_core.errors import InputError, error_line
 from zs_core.layouts import SEED_DATASET_NAMES
 from zs_core.protocol import PROTOCOL_VERSION
 from zs_core.provenance import data_provenance
@@ -28,19 +29,45 @@ PACKAGES = ("zs-sweep", "torch", "transformers", "ray", "optuna", "scikit-learn"
 
 
 def cli(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
-    """Wrap a command's main: an InputError becomes one line on stderr and exit code 2."""
+    """Wrap a command's main: an InputError becomes one line on stderr and exit code 2, and so does an OSError
+    from the machine (a disk full, a folder that cannot be written: atomic writes leave no partial file);
+    Ctrl-C and SIGTERM end it with one line and exit code 130 or 143 (sweep.interrupt)."""
+    from sweep.interrupt import EXIT_CODES, Interrupted
 
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        quiet_libraries()
+        old = signal.signal(signal.SIGTERM, _terminated)
         try:
+            quiet_libraries()
             return main(argv)
         except InputError as err:
             print(f"error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        except Interrupted as stop:
+            print(f"interrupted: {stop}", file=sys.stderr)
+            if argv is None:  # a command line, not a call: end now, as Ray's exit hook would wait a minute for
+                sys.stdout.flush()  # a GCS that a SIGTERM to the process group has stopped
+                sys.stderr.flush()
+                os._exit(stop.code)
+            return stop.code
+        except KeyboardInterrupt:
+            print("interrupted: stopped by Ctrl-C", file=sys.stderr)
+            return EXIT_CODES[signal.SIGINT]
+        except OSError as err:
+            where = f"{err.filename}: " if err.filename else ""
+            print(f"error: {where}{err.strerror or error_line(err)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        finally:
+            signal.signal(signal.SIGTERM, old)
 
     return wrapped
+
+
+def _terminated(signum, frame) -> None:
+    from sweep.interrupt import Interrupted
+
+    raise Interrupted(signum, "stopped by SIGTERM")
 
 
 def prog(command: str) -> str:
@@ -297,3 +324,16 @@ def _num(x: float) -> str:
 
 def _count(n: float, noun: str) -> str:
     return f"{_num(n)} {noun}{'' if n == 1 else 's'}"
+
+
+def has_tune_state(uri: str) -> bool:
+    """Does Tune's experiment folder ``uri`` (a local path or a storage URI) hold a saved experiment state?"""
+    from pyarrow import ArrowException
+    from pyarrow.fs import FileSelector, FileSystem
+
+    try:
+        fs, path = FileSystem.from_uri(uri if "://" in uri else str(Path(uri).resolve()))
+        infos = fs.get_file_info(FileSelector(path, allow_not_found=True))
+    except (ArrowException, ValueError, OSError):
+        return False
+    return any(i.base_name.startswith("experiment_state") for i in infos)

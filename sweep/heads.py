@@ -20,11 +20,13 @@ from sweep.common import (
     command_line,
     data_config_from_args,
     fit_resources,
+    has_tune_state,
     prog,
     provenance,
     start_line,
     start_ray,
 )
+from sweep.interrupt import graceful_stop, raise_if_interrupted, resume_command, stopped_at_once
 from zs_core.config import DataConfig
 from zs_core.errors import InputError, error_line
 from zs_core.protocol import HEAD, POOLINGS, RANDOM, ROW_KEYS, gives_word_scores, model_method
@@ -56,6 +58,7 @@ def parser() -> Parser:
     p.add_argument("--dashboard-host", default="127.0.0.1", help="interface the Ray dashboard binds to")
     p.add_argument("--storage", default=None, help="Tune's result folder or URI (default OUTPUT/tune); on several "
                    "machines it must be shared (NFS, s3://, gs://): trials hand their rows back through it")
+    p.add_argument("--resume", action="store_true", help="go on with an interrupted scan (its finished models kept)")
     return p
 
 
@@ -186,19 +189,32 @@ def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...
     import pandas as pd
     from ray import tune
 
+    from sweep.statuses import TrialStatuses
+
     url = start_ray(args.address, args.dashboard_host)
     print(start_line(url, output), flush=True)
     resources = fit_resources({"gpu": 1})
     trainable = tune.with_parameters(heads_trial, data=data, split=args.split, poolings=poolings,
                                      batch_size=args.batch_size, names=names)
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, resources),
-        param_space={"model": tune.grid_search(list(names))},
-        run_config=tune.RunConfig(name="heads", storage_path=args.storage or str((output / "tune").resolve()),
-                                  failure_config=tune.FailureConfig(max_failures=1)),  # e.g. its node was lost
-    )
+    storage = args.storage or str((output / "tune").resolve())
+    if args.resume:
+        tuner = tune.Tuner.restore(f"{storage}/heads", tune.with_resources(trainable, resources),
+                                   resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, resources),
+            param_space={"model": tune.grid_search(list(names))},
+            run_config=tune.RunConfig(name="heads", storage_path=storage, callbacks=[TrialStatuses()],
+                                      failure_config=tune.FailureConfig(max_failures=1)),  # e.g. its node was lost
+        )
+    with graceful_stop() as stop:
+        try:
+            grid = tuner.fit()
+        except KeyboardInterrupt:
+            raise stopped_at_once(stop, args.resume_command) from None
+    raise_if_interrupted(stop, args.resume_command)
     frames, errors = {}, []
-    for result in tuner.fit():
+    for result in grid:
         path = result.config["model"]
         if result.error is not None or result.checkpoint is None:
             errors.append(f"error: {names[path]}: {error_line(result.error) if result.error else 'no result'}")
@@ -237,6 +253,7 @@ def finish(frames: list[pd.DataFrame], output: Path, stamp: dict[str, str]) -> p
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.resume_command = resume_command("sweep.heads", argv)
     poolings = parse_poolings(args.pooling)
     if args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size}: expected a positive integer")
@@ -251,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     from sweep.models import resolve_models
 
     names = resolve_models(args.model)
+    if args.resume and not has_tune_state(f"{args.storage or output / 'tune'}/heads"):
+        raise InputError(f"{args.storage or output / 'tune'}/heads: no scan to resume there; run it without --resume")
     for path, name in names.items():
         probe(path, name, poolings)
     import ray

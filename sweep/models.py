@@ -15,13 +15,12 @@ BOARD, SWEEP_YAML = "leaderboard.parquet", "sweep.yaml"
 
 def sweep_selection(folder: Path) -> tuple[str, str]:
     """(metric, mode) a sweep folder's trials were ranked by (its sweep.yaml), dev sentence F1 by default."""
-    import yaml
+    from sweep.yamlfile import read_yaml
 
     try:
-        doc = yaml.safe_load((folder / SWEEP_YAML).read_text(encoding="utf-8"))
-        tune = doc.get("tune") or {}
+        tune = read_yaml(folder / SWEEP_YAML).get("tune") or {}
         return str(tune.get("metric", DEFAULT_METRIC)), str(tune.get("mode", "max"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+    except (InputError, AttributeError):  # no sweep.yaml, or not one of ours: the default rule
         return DEFAULT_METRIC, "max"
 
 

@@ -78,13 +78,16 @@ def read_parquet(path: Path) -> pd.DataFrame:
 
 
 def read_sweep_yaml(folder: Path) -> dict:
-    import yaml
+    """A sweep folder's sweep.yaml ({} when there is none) and its first line's command as ``_command``."""
+    from sweep.yamlfile import read_yaml
 
     path = folder / SWEEP_YAML
     if not path.is_file():
         return {}
+    doc = read_yaml(path) or {}
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: expected a mapping (name, data, fixed, search, tune), got {type(doc).__name__}")
     text = path.read_text(encoding="utf-8")
-    doc = yaml.safe_load(text) or {}
     doc["_command"] = text.splitlines()[0].lstrip("# ") if text.startswith("#") else ""
     return doc
 

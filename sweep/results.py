@@ -58,15 +58,22 @@ def leaderboard_rows(grid, sweep: Sweep) -> list[TrialResult]:
 
 
 def last_run(curve: pd.DataFrame | None) -> pd.DataFrame:
-    """The evaluations of the trial's last run: a trial retried or resumed from its latest state goes on (one
-    run); one that had no state to go on from started again at epoch 0, and only its last run counts."""
+    """The evaluations of the trial's last run: a report at an epoch replaces every earlier report at that
+    epoch or later. A trial retried or resumed from its latest state goes on (one run; Tune may have logged
+    the report of the last evaluation before it registered that evaluation's checkpoint, and the resumed run
+    reports it again); one that had no state to go on from starts again at epoch 0, and only its last run
+    counts."""
     if curve is None or curve.empty:
         return pd.DataFrame()
     if "epoch" not in curve:
         return curve.reset_index(drop=True)
-    epoch = curve["epoch"].ffill().fillna(0).to_numpy()
-    restarts = [i for i in range(1, len(epoch)) if epoch[i] <= epoch[i - 1] and not math.isnan(curve["epoch"].iloc[i])]
-    return curve.iloc[restarts[-1] if restarts else 0:].reset_index(drop=True)
+    kept: list[int] = []
+    for i, epoch in enumerate(curve["epoch"]):
+        if not math.isnan(epoch):
+            while kept and not math.isnan(curve["epoch"].iloc[kept[-1]]) and curve["epoch"].iloc[kept[-1]] >= epoch:
+                kept.pop()
+        kept.append(i)
+    return curve.iloc[kept].reset_index(drop=True)
 
 
 def evaluations(curve: pd.DataFrame) -> list[dict]:

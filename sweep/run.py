@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -30,18 +31,21 @@ from sweep.common import (
     command_line,
     data_overrides,
     fit_resources,
+    has_tune_state,
     prog,
     provenance,
     start_line,
     start_ray,
 )
+from sweep.interrupt import Interrupted, graceful_stop, raise_if_interrupted, resume_command, stopped_at_once
 from sweep.lock import LOCK_FILE, sweep_lock
 from sweep.space import Sweep, load_sweep, smoke, to_tune_space
 from sweep.text import trial_dirname
 from sweep.trackers import check_trackers, tracker_callbacks
 from zs_core.config import build_config
 from zs_core.data import SPLITS, load_splits
-from zs_core.errors import InputError, error_line
+from zs_core.errors import InputError, error_line, shown
+from zs_core.files import write_text_atomic
 from zs_core.protocol import RANDOM, TOK_CAL_F1, TOK_CAL_THRESHOLD, TOK_F1, TOK_MAP, on_dev, on_test
 from zs_core.provenance import limit_notices
 
@@ -78,6 +82,7 @@ def parse_args(argv: list[str] | None):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.command = command_line("sweep.run", argv)
+    args.resume_command = resume_command("sweep.run", argv)
     if args.resume and args.fresh:
         raise InputError("python -m sweep.run: give --resume or --fresh, not both")
     if not args.space and not args.smoke_test:
@@ -90,16 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     out = check_output_dir(args.output) / sweep.name
     check_output_dir(out)
     with sweep_lock(out, sweep.name):  # one driver per sweep folder, before anything is read, deleted or started
-        start(sweep, out, args)
-    return 0
+        return start(sweep, out, args)
 
 
-def start(sweep: Sweep, out: Path, args) -> None:
-    """Check for an earlier sweep and the data, clear the folder for --fresh, run."""
+def start(sweep: Sweep, out: Path, args) -> int:
+    """Check for an earlier sweep and the data, clear the folder for --fresh, run; -> the exit code."""
     storage, name = tune_location(sweep, out)
     earlier = _exists(f"{storage}/{name}")
     if args.resume and not earlier:
         raise InputError(f"{storage}/{name}: no sweep to resume there")
+    if args.resume:
+        check_resumable(sweep, out, storage, name)
     if not args.resume and earlier and not (args.fresh or args.smoke_test):  # smoke runs are disposable
         raise InputError(f"{out}: holds an earlier sweep; --resume to continue it or --fresh to replace it")
     splits = load_splits(sweep.data)  # bad data stops here, before anything is deleted or started
@@ -114,7 +120,7 @@ def start(sweep: Sweep, out: Path, args) -> None:
                 shutil.rmtree(path)
             elif path.name != LOCK_FILE:
                 path.unlink()
-    run_sweep(sweep, splits, out, args)
+    return run_sweep(sweep, splits, out, args)
 
 
 def tune_location(sweep: Sweep, out: Path) -> tuple[str, str]:
@@ -125,12 +131,30 @@ def tune_location(sweep: Sweep, out: Path) -> tuple[str, str]:
     return (path if "://" in path else str(Path(path).expanduser().resolve())), sweep.name
 
 
-def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
+def check_resumable(sweep: Sweep, out: Path, storage: str, name: str) -> None:
+    """--resume needs Tune's saved experiment state and the same sweep as the one that started (sweep.yaml)."""
+    from sweep.yamlfile import read_yaml
+
+    if not has_tune_state(f"{storage}/{name}"):
+        raise InputError(f"{storage}/{name}: holds no saved Tune state to resume (the earlier run stopped before "
+                         f"its trials started); run the command again without --resume")
+    saved = out / "sweep.yaml"
+    if saved.is_file():
+        before = read_yaml(saved)
+        now = yaml.safe_load(yaml.safe_dump(sweep.resolved(), sort_keys=False))  # the same types as the file
+        for part in ("data", "fixed", "search", "tune"):
+            if isinstance(before, dict) and before.get(part) != now.get(part):
+                raise InputError(f"{saved}: the sweep to resume had other {part} settings; --resume continues "
+                                 f"that same sweep (its {part}: {shown(before.get(part))})")
+
+
+def run_sweep(sweep: Sweep, splits, out: Path, args) -> int:
     # Tune snapshots its state whenever a trial saves its best checkpoint (what --resume needs); not a warning
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import ray
     from ray import tune
 
+    from sweep.leaderboard import FINISHED
     from sweep.progress import TrialProgress, quiet_terminal, start_board
     from sweep.results import leaderboard_rows, select_kept
     from sweep.trial import train_trial
@@ -140,7 +164,9 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
     url = start_ray(args.address, args.dashboard_host, args.num_cpus)
     print(start_line(url, out), flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.yaml").write_text(f"# {args.command}\n" + yaml.safe_dump(sweep.resolved(), sort_keys=False))
+    if not args.resume:  # a resumed sweep is the one sweep.yaml describes (check_resumable)
+        write_text_atomic(out / "sweep.yaml",
+                          f"# {args.command}\n" + yaml.safe_dump(sweep.resolved(), sort_keys=False))
     resources = fit_resources(sweep.tune.resources_per_trial, sweep.tune.max_concurrent, quiet=args.quiet)
     board = None if args.quiet else start_board()
     trainable = tune.with_resources(
@@ -157,15 +183,33 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> None:
                                    resume_errored=False, restart_errored=False)
     else:
         tuner = make_tuner(sweep, trainable, storage, name, callbacks)
-    grid = tuner.fit()
-    rows = leaderboard_rows(grid, sweep)
-    kept = select_kept(rows, sweep.tune)
-    evaluate_kept(kept, splits, resources)
-    cfg = build_config(sweep.fixed, sweep.source)
-    rows.append({"trial_id": "random", "method": RANDOM, "status": "TERMINATED",
-                 **random_baseline(splits, cfg.eval.importance_threshold, cfg.eval.top_count)})
-    write_results(rows, sweep, out, args.command, args.quiet)
+    with graceful_stop() as stop:
+        try:
+            grid = tuner.fit()
+        except KeyboardInterrupt:  # SIGTERM, a second signal, or one before Tune's loop began
+            raise stopped_at_once(stop, args.resume_command) from None
+    if stop.signum == signal.SIGINT:
+        ray.shutdown()  # Ray's forwarded log lines come before the one that says how to go on (SIGTERM to the
+        # process group stops Ray's own processes too: then Ray is not waited for, see common.cli)
+    raise_if_interrupted(stop, args.resume_command)
+    try:
+        rows = leaderboard_rows(grid, sweep)
+        kept = select_kept(rows, sweep.tune)
+        evaluate_kept(kept, splits, resources)
+        cfg = build_config(sweep.fixed, sweep.source)
+        rows.append({"trial_id": "random", "method": RANDOM, "status": "TERMINATED",
+                     **random_baseline(splits, cfg.eval.importance_threshold, cfg.eval.top_count)})
+        write_results(rows, sweep, out, args.command, args.quiet)
+    except KeyboardInterrupt:  # every trial had finished: --resume writes the results again
+        raise Interrupted(signal.SIGINT, f"stopped while writing the results; write them with: "
+                          f"{args.resume_command}") from None
     ray.shutdown()  # with --address this only disconnects
+    failed = [r for r in rows if r.get("status") not in FINISHED]
+    if len(failed) == len(rows) - 1:  # every trial (the random row is not one)
+        print(f"error: every trial failed; the first: {failed[0].get('error') or failed[0]['status']}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def make_tuner(sweep: Sweep, trainable, storage: str, name: str, callbacks: list = ()):
@@ -176,6 +220,7 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str, callbacks: list
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator, Repeater
 
+    from sweep.statuses import TrialStatuses
     from sweep.trial import BEST_AT, SEED_INDEX
 
     t = sweep.tune
@@ -205,8 +250,9 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str, callbacks: list
                                     reuse_actors=t.reuse_actors,  # torch is imported once per process
                                     trial_dirname_creator=functools.partial(trial_dirname, seeds=t.seeds)),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage, verbose=0, callbacks=list(callbacks),
+            name=name, storage_path=storage, verbose=0,
             failure_config=tune.FailureConfig(max_failures=1),  # a trial that raises is retried once
+            callbacks=[*callbacks, TrialStatuses()],  # TrialStatuses: what an interruption left unfinished
             # the best checkpoint and (Tune always keeps it) the latest, which a retry or --resume goes on from
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=BEST_AT,
                                                     checkpoint_score_order="max")),

@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import configparser
 import datetime as dt
+import math
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
 from sweep.common import Parser
-from zs_core.config import DATASETS, RunConfig, build_config
-from zs_core.errors import InputError, error_line
+from zs_core.config import DATASETS, KEYS, RunConfig, build_config, flat_kind
+from zs_core.errors import InputError, error_line, shown
 from zs_core.layouts import SEED_DATASET_NAMES
 
 CONF_STAGES = ("train", "predict", "evaluate")  # the seed's three stages, each with its own .conf
@@ -76,7 +77,7 @@ def seed_flag(raw: dict[str, str], key: str, source: str, default: bool) -> bool
     if value is None or value == "":
         return default
     if value.lower() not in ("true", "false"):
-        raise InputError(f"{source}: key {key!r} expects True or False, got {value!r}")
+        raise InputError(f"{source}: key {shown(key)} expects True or False, got {shown(value)}")
     return value.lower() == "true"
 
 
@@ -86,9 +87,11 @@ def seed_int(raw: dict[str, str], key: str, source: str) -> int | None:
     if value is None or value == "":
         return None
     try:
+        if "_" in value:  # int() would read 1_0 as 10
+            raise ValueError(value)
         return int(value, 10)
     except ValueError:
-        raise InputError(f"{source}: key {key!r} expects a whole number, got {value!r}") from None
+        raise InputError(f"{source}: key {shown(key)} expects a whole number, got {shown(value)}") from None
 
 
 def seed_float(raw: dict[str, str], key: str, source: str) -> float | None:
@@ -97,15 +100,18 @@ def seed_float(raw: dict[str, str], key: str, source: str) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        number = float(value)
+        if "_" in value or not math.isfinite(number):  # float() reads 1_0 as 10, and nan and inf
+            raise ValueError(value)
+        return number
     except ValueError:
-        raise InputError(f"{source}: key {key!r} expects a number, got {value!r}") from None
+        raise InputError(f"{source}: key {shown(key)} expects a finite number, got {shown(value)}") from None
 
 
 def check_supported(raw: dict[str, str], source: str, stage: str) -> None:
     """Refuse, in one line, what a stage would silently get wrong."""
     if stage not in CONF_STAGES:
-        raise ValueError(f"stage {stage!r}; expected one of {', '.join(CONF_STAGES)}")
+        raise ValueError(f"stage {shown(stage)}; expected one of {', '.join(CONF_STAGES)}")
     if stage == "train" and not seed_flag(raw, "make_all_labels_equal_max", source, True):
         raise InputError(f"{source}: make_all_labels_equal_max = False (the sentence label taken from the "
                          f"first token) is not supported; zs-sweep labels a sentence positive when any word is")
@@ -121,6 +127,9 @@ def seed_flat(raw: dict[str, str], source: str, stage: str = "train") -> dict[st
     check_supported(raw, source, stage)
     flat: dict[str, Any] = {**SEED_DEFAULTS, **SEED_BEHAVIOUR}
     flat.update({k: v for k, v in raw.items() if k not in SEED_ONLY_KEYS and v != ""})  # empty: omitted
+    for key, value in raw.items():  # pydantic's string conversion would read 1_0 as 10
+        if key in KEYS and "_" in value and flat_kind(key) in ("int", "float"):
+            raise InputError(f"{source}: key {shown(key)} expects a {flat_kind(key)}, got {shown(value)}")
     steps = seed_int(raw, "logging_steps", source)  # the seed saved and evaluated every logging_steps
     if steps is not None and stage == "train":
         if steps < 1:
@@ -136,7 +145,7 @@ def stage_conf(path: str | os.PathLike, stage: str, overrides: Sequence[str] = (
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise InputError(f"{item!r}: expected key=value")
+            raise InputError(f"{shown(item)}: expected key=value")
         raw[key.strip()] = value.strip()
     seed_config(raw, str(path), stage)
     return raw
@@ -175,7 +184,7 @@ def conf_data(conf: dict[str, str], source: str, instead: str = "") -> dict[str,
         return {"seed_dataset": name}
     if name not in DATASETS:
         alternative = f", or give {instead}" if instead else ""
-        raise InputError(f"{source}: dataset {name!r} is not a known dataset; expected one of "
+        raise InputError(f"{source}: dataset {shown(name)} is not a known dataset; expected one of "
                          f"{', '.join((*SEED_DATASET_NAMES, *DATASETS))}{alternative}")
     return {"dataset": name}
 
@@ -192,7 +201,7 @@ def read_conf(args: argparse.Namespace, stage: str) -> dict[str, str] | None:
     """--config with its key=value overrides applied (None without --config)."""
     if not args.config:
         if args.overrides:
-            raise InputError(f"{args.overrides[0]!r}: key=value overrides need --config")
+            raise InputError(f"{shown(args.overrides[0])}: key=value overrides need --config")
         return None
     return stage_conf(args.config, stage, args.overrides)
 

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from sweep.common import with_data_root
-from sweep.overrides import override_value, set_nested
+from sweep.overrides import set_nested
 from sweep.seed_conf import sweep_doc
 from sweep.trackers import TRACKERS
+from sweep.yamlfile import load_yaml, read_yaml
 from zs_core.config import (
     BUILTIN_ENCODERS,
     DATA_SOURCE,
@@ -25,7 +26,7 @@ from zs_core.config import (
     flat_kind,
     validated,
 )
-from zs_core.errors import InputError
+from zs_core.errors import InputError, shown
 from zs_core.protocol import DEFAULT_METRIC, RULE_NAMES, model_method, selectable
 
 TOP_KEYS = ("name", "data", "fixed", "search", "tune")
@@ -111,10 +112,10 @@ def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | Non
     source = str(path)
     unknown = sorted(set(doc) - set(TOP_KEYS))
     if unknown:
-        raise InputError(f"{source}: unknown top-level key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
+        raise InputError(f"{source}: unknown top-level key {shown(unknown[0])}; allowed: {', '.join(TOP_KEYS)}")
     for key in ("data", "fixed", "search", "tune"):
         if doc.get(key) is not None and not isinstance(doc[key], dict):
-            raise InputError(f"{source}: {key} must be a mapping, got {doc[key]!r}")
+            raise InputError(f"{source}: {key} must be a mapping, got {shown(doc[key])}")
     doc = {**doc, "fixed": dict(doc.get("fixed") or {}), "search": dict(doc.get("search") or {})}
     for item in overrides:
         _override(doc, item, source)
@@ -140,7 +141,7 @@ def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | Non
     data = data_config(with_data_root(doc.get("data") or {}, data_root), source)
     name = str(doc.get("name") or path.stem)
     if not name or "/" in name or name.startswith("."):
-        raise InputError(f"{source}: name must be a plain folder name, got {name!r}")
+        raise InputError(f"{source}: name must be a plain folder name, got {shown(name)}")
     sweep = Sweep(name=name, source=source, data=data, fixed=fixed, search=search, tune=tune)
     _check_metric(sweep)
     return sweep
@@ -155,12 +156,12 @@ def check_distribution(key: str, spec: Any, source: str, fixed: dict[str, Any] |
         raise InputError(f"{where}: unknown config key; expected one of: {', '.join(sorted(KEYS))}")
     if not isinstance(spec, dict) or len(spec) != 1:
         raise InputError(f"{where}: expected one distribution ({', '.join(DISTRIBUTIONS)}), "
-                         f"e.g. {{loguniform: [1.0e-5, 1.0e-4]}}, got {spec!r}")
+                         f"e.g. {{loguniform: [1.0e-5, 1.0e-4]}}, got {shown(spec)}")
     (dist, args), = spec.items()
     if dist not in DISTRIBUTIONS:
-        raise InputError(f"{where}: unknown distribution {dist!r}; allowed: {', '.join(DISTRIBUTIONS)}")
+        raise InputError(f"{where}: unknown distribution {shown(dist)}; allowed: {', '.join(DISTRIBUTIONS)}")
     if not isinstance(args, list) or not args:
-        raise InputError(f"{where}: {dist} expects a non-empty list, got {args!r}")
+        raise InputError(f"{where}: {dist} expects a non-empty list, got {shown(args)}")
     if dist in ("choice", "grid"):
         for value in args:
             build_config({**fixed, key: value}, where)
@@ -169,16 +170,16 @@ def check_distribution(key: str, spec: Any, source: str, fixed: dict[str, Any] |
     if kind not in NUMERIC_FOR[dist]:
         allowed = [d for d, kinds in NUMERIC_FOR.items() if kind in kinds] + ["choice", "grid"]
         raise InputError(f"{where}: {dist} cannot sample a {kind} key; allowed: {', '.join(allowed)}")
-    if len(args) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
-        hint = "; write 1.0e-5, not 1e-5 (YAML reads 1e-5 as text)" if any(isinstance(a, str) for a in args) else ""
-        raise InputError(f"{where}: {dist} expects [low, high] numbers, got {args!r}{hint}")
+    if len(args) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a)
+                                 for a in args):
+        raise InputError(f"{where}: {dist} expects [low, high] finite numbers, got {shown(args)}")
     low, high = args
     if low >= high:
         raise InputError(f"{where}: low {low} must be below high {high}")
     if dist == "loguniform" and low <= 0:
         raise InputError(f"{where}: loguniform needs low > 0, got {low}")
     if dist == "randint" and not (isinstance(low, int) and isinstance(high, int)):
-        raise InputError(f"{where}: randint expects whole numbers [low, high), got {args!r}")
+        raise InputError(f"{where}: randint expects whole numbers [low, high), got {shown(args)}")
     build_config({**fixed, key: low}, where)
 
 
@@ -225,11 +226,14 @@ def smoke(sweep: Sweep) -> Sweep:
 def _override(doc: dict, item: str, source: str) -> None:
     key, sep, text = item.partition("=")
     path = key.split(".")
-    value = override_value(text)
+    try:
+        value = load_yaml(text, f"override {shown(item)}")  # 1e-4 is a number (sweep.yamlfile)
+    except InputError:
+        value = text
     allowed = ("a config key (e.g. learning_rate=3e-5), tune.KEY=..., data.KEY=... (nested keys too: "
                "data.limit.train=16) or name=...")
     if not sep or not key or not all(path):
-        raise InputError(f"override {item!r}: expected key=value with {allowed}")
+        raise InputError(f"override {shown(item)}: expected key=value with {allowed}")
     if len(path) > 1 and path[0] in ("tune", "data"):
         set_nested(doc, path, value)
         # naming the data replaces the other way of naming it (a named dataset has its own labels)
@@ -244,35 +248,26 @@ def _override(doc: dict, item: str, source: str) -> None:
         doc["fixed"][key] = value
         doc["search"].pop(key, None)  # fixing a searched key takes it out of the search
     else:
-        raise InputError(f"override {item!r}: {key!r} is not a key of {source}; expected {allowed}")
+        raise InputError(f"override {shown(item)}: {shown(key)} is not a key of {source}; expected {allowed}")
 
 
 def _check_model(name: Any, source: str) -> None:
     """A fixed encoder must exist before anything starts (a searched one fails in its own trial)."""
     folder = Path(name).expanduser() if isinstance(name, str) else None
     if folder is not None and name not in BUILTIN_ENCODERS and not (folder / "config.json").is_file():
-        raise InputError(f"{source}: fixed.model_name: {name!r} is not a Hugging Face model folder; "
+        raise InputError(f"{source}: fixed.model_name: {shown(name)} is not a Hugging Face model folder; "
                          f"expected {', '.join(BUILTIN_ENCODERS)} or a folder holding config.json")
 
 
 def _check_metric(sweep: Sweep) -> None:
     reported = reported_metrics(sweep)
     if sweep.tune.metric not in reported:
-        raise InputError(f"{sweep.source}: tune.metric {sweep.tune.metric!r} is reported by no trial; "
+        raise InputError(f"{sweep.source}: tune.metric {shown(sweep.tune.metric)} is reported by no trial; "
                          f"allowed: {', '.join(sorted(reported))}")
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, IsADirectoryError):
-        raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise InputError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', None) or 'parse error'})") from None
+    doc = read_yaml(path)
     if not isinstance(doc, dict):
         raise InputError(f"{path}: expected a mapping with keys {', '.join(TOP_KEYS)}")
     return doc

@@ -1,4 +1,5 @@
 """zs_core.data: the TSV format, its errors, the wnut16 split, data folders and prediction files."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -134,11 +135,14 @@ def test_mixed_numeric_and_categorical(tmp_path):
 
 
 def test_folder_errors(tmp_path):
-    assert error(load_splits, DataConfig(dir=str(tmp_path / "no"), positive_labels=("i",))).endswith(
-        "data directory not found")
+    assert error(load_splits, DataConfig(dir=str(tmp_path / "no"), positive_labels=("i",))) == \
+        f"{tmp_path / 'no'}: data directory not found (expected a folder holding train.tsv, dev.tsv and test.tsv)"
+    (tmp_path / "a_file").write_text("x")
+    assert error(load_splits, DataConfig(dir=str(tmp_path / "a_file"), positive_labels=("i",))).startswith(
+        f"{tmp_path / 'a_file'}: is not a folder (expected a folder")
     d = folder(tmp_path, "a\tc\nb\tx\n")
     assert error(load_splits, DataConfig(dir=d, positive_labels=("i",))) == \
-        f"{tmp_path / 'train.tsv'}: none of positive_labels (i) appears; labels seen: c, x"
+        f"{tmp_path / 'train.tsv'}: none of positive_labels ('i') appears; labels seen: c, x"
     d = folder(tmp_path, "a\t0\nb\t-1\n", "a\t1\n", "a\t1\n")
     assert error(load_splits, DataConfig(dir=d)).startswith(f"{tmp_path / 'train.tsv'}: no positive sentence")
     (tmp_path / "dev.tsv").unlink()
@@ -284,3 +288,44 @@ def test_word_lines_follow_the_readers_rules(tmp_path):
     from zs_core.data import word_lines
 
     assert word_lines(f) == ([[3, 4], [7]], 8)
+
+
+# --- hostile files: each class is one line naming the file and line ----------------------------------
+
+def test_every_line_ending_reads_the_same(tmp_path):
+    lf = read_tsv(write(tmp_path / "lf.tsv", "a\tc\nb\ti\n\nc\tc\n"), ("i",))
+    for name, ending in (("crlf", "\r\n"), ("cr", "\r")):
+        path = tmp_path / f"{name}.tsv"
+        path.write_bytes("a\tc\nb\ti\n\nc\tc\n".replace("\n", ending).encode())
+        assert read_tsv(path, ("i",)) == lf and len(lf) == 2  # a lone CR ends a line: not one 3-word sentence
+
+
+def test_a_byte_order_mark_or_nul_inside_is_named(tmp_path):
+    start = tmp_path / "start.tsv"
+    start.write_bytes("\ufeffa\tc\nb\ti\n".encode())
+    assert read_tsv(start, ("i",))[0].words == ("a", "b")  # a leading BOM is dropped
+    joined = tmp_path / "joined.tsv"
+    joined.write_bytes("a\tc\n\n\ufeffb\ti\n".encode())
+    assert error(read_tsv, joined, ("i",)) == f"{joined}:3: a byte-order mark (U+FEFF) inside the file (two files joined?)"
+    nul = tmp_path / "nul.tsv"
+    nul.write_bytes(b"a\tc\nb\x00\ti\n")
+    assert error(read_tsv, nul, ("i",)) == f"{nul}:2: a NUL character"
+
+
+def test_a_pipe_is_refused_instead_of_blocking(tmp_path):
+    pipe = tmp_path / "train.tsv"
+    os.mkfifo(pipe)
+    assert error(read_tsv, pipe) == f"{pipe}: not a regular file (a pipe or device?), expected a TSV file"
+    assert error(read_tsv, tmp_path) == f"{tmp_path}: is a folder, expected a TSV file"
+
+
+def test_numbers_are_plain_decimals(tmp_path):
+    f = write(tmp_path / "u.tsv", "a\t1_0\nb\t0\n")
+    assert error(read_tsv, f) == f"{f}:1: label '1_0' is not a number (categorical labels need positive_labels)"
+    assert read_tsv(write(tmp_path / "e.tsv", "a\t1e-3\nb\t-2.5\n"))[0].labels == (0.001, -2.5)
+
+
+def test_a_positive_label_with_a_stray_space_is_shown_quoted(tmp_path):
+    d = folder(tmp_path, "a\tc\nb\ti\n")
+    assert "none of positive_labels (' i') appears; labels seen: c, i" in \
+        error(load_splits, DataConfig(dir=d, positive_labels=(" i",)))

@@ -65,6 +65,7 @@ def test_page_is_self_contained_and_has_every_part(report, outputs):
     assert not re.search(r"<(link|iframe)\b|<script\s+src", text, re.I)
     images = re.findall(r'<img alt="([^"]+)" src="([^"]+)"', text)
     assert [alt for alt, _ in images] == ["learning curves", "dev curves and each rule's picks", "heads heatmap"]
+    assert "What each selection rule picks" in text and "oracle_tok_map" in text
     for _, uri in images:
         assert uri.startswith("data:image/png;base64,")
         assert base64.b64decode(uri.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"

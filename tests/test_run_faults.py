@@ -13,6 +13,9 @@ from zs_core.errors import error_line
 def test_last_run_keeps_the_epochs_after_a_restart():
     curve = pd.DataFrame({"epoch": [1, 2, 1, 2, 3], "dev/sent_f1": [0.1, 0.2, 0.3, 0.4, 0.5]})
     assert last_run(curve)["dev/sent_f1"].tolist() == [0.3, 0.4, 0.5]
+    # resumed from the evaluation before the last one logged: the repeated report replaces the first
+    again = pd.DataFrame({"epoch": [0.5, 1.0, 1.5, 1.0, 1.5, 2.0], "dev/sent_f1": [0.1, 0.2, 0.3, 0.2, 0.3, 0.6]})
+    assert last_run(again)["epoch"].tolist() == [0.5, 1.0, 1.5, 2.0]
     with_nan = pd.DataFrame({"epoch": [1.0, None], "nan_loss": [0, 1]})
     assert len(last_run(with_nan)) == 2 and last_run(None).empty
 

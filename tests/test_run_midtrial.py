@@ -1,16 +1,22 @@
-"""A long trial killed mid-way goes on from its latest state: sweep.run --resume (and a retry) restore it
-through tune.get_checkpoint(), every evaluation is run once, and the leaderboard equals an uninterrupted
-run's; afterwards only the best checkpoint is left, without its resume file."""
+"""A long trial killed mid-way (kill -9, Ctrl-C or SIGTERM) goes on from its latest state: sweep.run --resume
+(and a retry) restore it through tune.get_checkpoint(), every evaluation is run once, and the leaderboard
+equals an uninterrupted run's; afterwards only the best checkpoint is left, without its resume file."""
 from __future__ import annotations
 
 import glob
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 NAME = "midtrial"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 
@@ -34,9 +40,16 @@ def space(tmp_path_factory, write_space) -> Path:
                              "keep_top_k": 1})
 
 
-@pytest.mark.slow
-def test_a_trial_killed_mid_way_resumes_from_its_latest_state(space, run_sweep, board, trials, kill_when, comparable):
+@pytest.fixture(scope="module")
+def whole(space, run_sweep) -> Path:
+    """The uninterrupted run's sweep folder."""
     run_sweep(space, "--output", space.parent / "whole")
+    return space.parent / "whole" / NAME
+
+
+@pytest.mark.slow
+def test_a_trial_killed_mid_way_resumes_from_its_latest_state(space, whole, run_sweep, board, trials, kill_when,
+                                                              comparable):
     out = space.parent / "resumed"
     tune_dir = out / NAME / "tune"
     kill_when(space, out, lambda: len(checkpoints(tune_dir)) >= 2 and len(reported_steps(tune_dir)) >= 5)
@@ -47,7 +60,7 @@ def test_a_trial_killed_mid_way_resumes_from_its_latest_state(space, run_sweep, 
     steps = reported_steps(tune_dir)
     # went on from the last checkpointed evaluation: no step reported twice, none missing
     assert steps == list(range(1, 25)), steps
-    mine, theirs = board(out / NAME), board(space.parent / "whole" / NAME)
+    mine, theirs = board(out / NAME), board(whole)
     assert trials(mine)["status"].tolist() == ["TERMINATED"] and trials(mine)["test/tok_map"].notna().all()
     pd.testing.assert_frame_equal(comparable(mine, ["method"]), comparable(theirs, ["method"]), check_exact=True)
     curve = pd.read_parquet(out / NAME / "curves.parquet")
@@ -56,3 +69,39 @@ def test_a_trial_killed_mid_way_resumes_from_its_latest_state(space, run_sweep, 
     left = checkpoints(tune_dir)
     assert len(left) == 1 and Path(left[0]) == Path(trials(mine)["checkpoint"].iloc[0])
     assert not (Path(left[0]) / "train_state.pt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_finalises_nothing_and_resume_ends_as_if_uninterrupted(space, whole, run_sweep, board,
+                                                                                 comparable, signum, code):
+    """Issue 20: Ctrl-C used to finalise the interrupted trial as STOPPED_EARLY and delete the state --resume
+    needed. The signal goes to the whole process group, as a terminal's Ctrl-C does."""
+    out = space.parent / f"signal{signum}"
+    tune_dir = out / NAME / "tune"
+    driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=ROOT,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 240
+    while len(checkpoints(tune_dir)) < 2 or len(reported_steps(tune_dir)) < 4:
+        assert driver.poll() is None and time.time() < deadline, "the sweep ended before the signal"
+        time.sleep(0.1)
+    os.killpg(driver.pid, signum)
+    _, err = driver.communicate(timeout=120)
+    last = err.strip().splitlines()[-1]
+    assert driver.returncode == code, err[-3000:]
+    assert last.startswith(f"interrupted: interrupted ({signum.name})") and "nothing was finalised" in last
+    assert signum == signal.SIGTERM or "with 1 trial unfinished" in last  # Ctrl-C waits for Tune to stop
+    assert last.endswith(f"go on with: python -m sweep.run {space} --output {out} --resume")
+    assert "Tuner.restore" not in err and not (out / NAME / "leaderboard.parquet").exists()
+    before = reported_steps(tune_dir)
+    assert 4 <= len(before) < 24 and before == list(range(1, len(before) + 1))
+
+    run_sweep(space, "--output", out, "--resume")
+    # Tune logs a report before it registers the report's checkpoint, so a stop between the two makes the
+    # resumed run go on from the evaluation before and report the last one again (the same numbers)
+    after = reported_steps(tune_dir)[len(before):]
+    assert after == list(range(after[0], 25)) and len(before) - 1 <= after[0] - 1 <= len(before), (before, after)
+    assert pd.read_parquet(out / NAME / "curves.parquet")["step"].tolist() == list(range(1, 25))  # each once
+    pd.testing.assert_frame_equal(comparable(board(out / NAME), ["method"]), comparable(board(whole), ["method"]),
+                                  check_exact=True)

@@ -160,7 +160,7 @@ def test_bad_unknown_distribution(tmp_path, capsys):
     ({"fixed": {"model_name": "tiny-random", "num_train_epochs": "three"}}, "'num_train_epochs' expects int"),
     ({"search": {"attention_activation": {"choice": ["soft", "spiky"]}}}, "must be one of soft, sharp, linear"),
     ({"search": {"zero_n": {"uniform": [1, 5]}}}, "search.zero_n: uniform cannot sample a int key; allowed: randint"),
-    ({"search": {"learning_rate": {"loguniform": ["1e-5", "1e-3"]}}}, "write 1.0e-5"),
+    ({"search": {"learning_rate": {"loguniform": ["fast", 1.0e-3]}}}, "loguniform expects [low, high] finite numbers"),
     ({"tune": {"num_samples": "many"}}, "tune.num_samples expects int, got 'many'"),
 ], ids=["fixed-type", "choice-value", "uniform-on-int", "yaml-text-number", "tune-type"])
 def test_bad_wrong_value_type(tmp_path, capsys, part, expected):

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
-from zs_core.errors import InputError
+from zs_core.errors import InputError, shown
 from zs_core.layouts import SeedDataset
 
 BUILTIN_ENCODERS = ("minilm", "tiny-random")  # see zs_core.encoders
@@ -28,7 +28,7 @@ Counts = dict[Split, PositiveInt]
 
 
 class Stage(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # .nan or .inf is never a setting
 
 
 class DataConfig(Stage):
@@ -175,7 +175,7 @@ def build_config(flat: dict[str, Any], source: str, strict: bool = True) -> RunC
     per_stage: dict[str, dict[str, Any]] = {name: {} for name in STAGES}
     for key, value in flat.items():
         if key not in KEYS:
-            raise InputError(f"{source}: unknown key {key!r}; expected one of: {', '.join(sorted(KEYS))}")
+            raise InputError(f"{source}: unknown key {shown(key)}; expected one of: {', '.join(sorted(KEYS))}")
         per_stage[KEYS[key]][key] = value
     if per_stage["model"].get("is_seq_class") is False:  # the ceiling trains until dev stops improving
         per_stage["train"] = {**CEILING_DEFAULTS, **per_stage["train"]}
@@ -194,25 +194,26 @@ def validated(cls: type[M], values: dict[str, Any], source: str, strict: bool = 
 def _message(error: dict, cls: type[BaseModel], source: str, prefix: str) -> str:
     loc = [str(part) for part in error["loc"] if part != "[key]"]
     key, got, kind, ctx = (loc[0] if loc else ""), error.get("input"), error["type"], error.get("ctx") or {}
-    where = f"{source}: {prefix}{'.'.join(loc)}" if prefix else f"{source}: key {key!r}"
+    where = f"{source}: {prefix}{'.'.join(loc)}" if prefix else f"{source}: key {shown(key)}"
     if kind == "extra_forbidden":
         allowed = ", ".join(sorted(cls.model_fields))
-        return f"{source}: unknown key {prefix}{key!r}; expected one of: {allowed}" if not prefix else \
+        return f"{source}: unknown key {prefix}{shown(key)}; expected one of: {allowed}" if not prefix else \
             f"{source}: unknown key {prefix}{key}; allowed: {allowed}"
     if kind == "literal_error":
-        return f"{where} must be one of {ctx['expected'].replace(chr(39), '').replace(' or ', ', ')}, got {got!r}"
+        return f"{where} must be one of {ctx['expected'].replace(chr(39), '').replace(' or ', ', ')}, got {shown(got)}"
     if kind in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))
         if "gt" in ctx and isinstance(got, int) and isinstance(bound, int):  # whole numbers: say the smallest
-            return f"{where} must be at least {bound + 1}, got {got!r}"
-        return f"{where} must be {'at least' if 'ge' in ctx else 'above'} {bound}, got {got!r}"
+            return f"{where} must be at least {bound + 1}, got {shown(got)}"
+        return f"{where} must be {'at least' if 'ge' in ctx else 'above'} {bound}, got {shown(got)}"
     if kind in ("less_than_equal", "less_than"):
-        return f"{where} must be {'at most' if 'le' in ctx else 'below'} {ctx.get('le', ctx.get('lt'))}, got {got!r}"
+        bound = ctx.get("le", ctx.get("lt"))
+        return f"{where} must be {'at most' if 'le' in ctx else 'below'} {bound}, got {shown(got)}"
     if kind == "value_error":  # the validators' own messages name their keys
         return f"{source}: {str(error['msg']).removeprefix('Value error, ')}"
     if kind.endswith(("_type", "_parsing")) and loc:
-        return f"{where} expects {key_kind(cls, key)}, got {got!r}"
-    return f"{where}: {error['msg']}, got {got!r}"
+        return f"{where} expects {key_kind(cls, key)}, got {shown(got)}"
+    return f"{where}: {error['msg']}, got {shown(got)}"
 
 
 def key_kind(cls: type[BaseModel], key: str) -> str:
@@ -239,7 +240,7 @@ def data_config(block: dict, source: str) -> DataConfig:
     limit, sample);
     errors name ``source: data.KEY``. How words are encoded (lowercase, max_seq_length) are flat keys."""
     if not isinstance(block, dict):
-        raise InputError(f"{source}: data: expected a mapping, got {block!r}")
+        raise InputError(f"{source}: data: expected a mapping, got {shown(block)}")
     for key in block:
         if key not in DATA_SOURCE:
             where = " (a flat key: give it under fixed:)" if key in KEYS else ""

@@ -67,18 +67,31 @@ class _Raw:
 
 
 def _read_text(path: str) -> str:
+    """A whole text file as UTF-8 with a leading byte-order mark dropped and every line ending (\\n, \\r\\n, a
+    lone \\r) read as \\n; anything else (no file, a folder, a pipe or device, bytes that are not UTF-8, a
+    byte-order mark or NUL inside) is one InputError naming the file and line."""
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a folder, expected a TSV file")
+    if not os.path.exists(path):
+        raise InputError(f"{path}: file not found")
+    if not os.path.isfile(path):  # a FIFO would block the read forever, a device never end
+        raise InputError(f"{path}: not a regular file (a pipe or device?), expected a TSV file")
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a TSV file") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read ({err.strerror or err})") from None
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not UTF-8 (byte {data[e.start]:#04x})") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for char, what in (("\ufeff", "a byte-order mark (U+FEFF) inside the file (two files joined?)"),
+                       ("\x00", "a NUL character")):
+        if char in text:
+            raise InputError(f"{path}:{text[: text.index(char)].count(chr(10)) + 1}: {what}")
+    return text
 
 
 def _parse(path: str, labelled: bool | None) -> _Raw:
@@ -93,7 +106,6 @@ def _parse(path: str, labelled: bool | None) -> _Raw:
     ns: list[int] = []
     text = _read_text(path).split("\n")
     for i, line in enumerate(text, 1):
-        line = line.rstrip("\r")
         if not line.strip():
             if ws:
                 words.append(tuple(ws))
@@ -141,8 +153,9 @@ def word_lines(path: str | os.PathLike) -> tuple[list[list[int]], int]:
 
 
 def _is_number(label: str) -> bool:
+    """A decimal number as written in a TSV (Python's float() would also read 1_0 as 10)."""
     try:
-        return float(label) is not None
+        return "_" not in label and float(label) is not None
     except ValueError:
         return False
 
@@ -182,14 +195,15 @@ def _seen(labels: dict[str, int], most: int = 20) -> str:
 def _load_files(data_cfg: DataConfig) -> dict[str, list[Sentence]]:
     """All three splits of a data folder or seed dataset, checked against each other."""
     if data_cfg.dir is not None and not os.path.isdir(data_cfg.dir):
-        raise InputError(f"{data_cfg.dir}: data directory not found")
+        what = "is not a folder" if os.path.exists(data_cfg.dir) else "data directory not found"
+        raise InputError(f"{data_cfg.dir}: {what} (expected a folder holding train.tsv, dev.tsv and test.tsv)")
     pos = positive_labels(data_cfg)
     files = {s: split_files(data_cfg, s) for s in SPLITS}
     raws = {s: _carved(_parse(f.tokens, True if s != "test" else None), f) for s, f in files.items()}
     data = {s: _sentences(raw, pos) for s, raw in raws.items()}
     train = raws["train"]
     if pos and not set(pos) & set(train.first_line):
-        raise InputError(f"{train.path}: none of positive_labels ({', '.join(pos)}) appears; "
+        raise InputError(f"{train.path}: none of positive_labels ({', '.join(map(repr, pos))}) appears; "
                          f"labels seen: {_seen(train.first_line)}")
     if pos:
         for s in ("dev", "test"):

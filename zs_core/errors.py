@@ -7,6 +7,15 @@ class InputError(Exception):
     """Bad input named by file, line or key, e.g. ``dev.tsv:1043: expected word<TAB>label, got 1 column``."""
 
 
+MOST_SHOWN = 60  # characters of a value an error message shows
+
+
+def shown(value) -> str:
+    """``repr(value)`` for an error message, cut to MOST_SHOWN characters (a value can be huge)."""
+    text = repr(value)
+    return text if len(text) <= MOST_SHOWN else text[:MOST_SHOWN] + f"... ({len(text)} characters)"
+
+
 def error_line(error: BaseException, with_type: bool = False, most: int = 500) -> str:
     """An error as one line: the root cause (following ``__cause__`` and Ray's ``cause``), its message's
     first line, or its last when the message holds a traceback (a wrapped remote error); with ``with_type``
