@@ -73,7 +73,7 @@ def sees(log: Path, rc: int) -> str:
     """The exit code and the lines that tell the user what happened: ours, Tune's on a lost trial, the last."""
     text = log.read_text()
     told = [m.group(0) for p in (r"^(error|notice|warning): .*", r"The actor died because its node has died",
-                                 r"errored after \d+ iterations", r"Number of errored trials: \d+",
+                                 r"errored after \d+ (?:iterations|evaluations)", r"Number of errored trials: \d+",
                                  r"^wrote \S+( \(\d+ rows\))?") if (m := re.search(p, text, re.M))]
     return f"exit {rc}: " + " / ".join(f"`{x.replace(str(WORK), '…')}`" for x in told)
 
@@ -238,7 +238,7 @@ def section(rows: list[str], seconds: float) -> str:
 
 def main() -> int:
     global WORK
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--only", default=",".join(map(str, FAULTS)), help="comma-separated fault numbers")
     p.add_argument("--results", default=None, help="append (or replace) the section at the end of this file")
     p.add_argument("--keep", action="store_true", help="keep the working folder (the drivers' logs)")

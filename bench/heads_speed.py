@@ -137,7 +137,7 @@ def write_section(path: Path, text: str) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--fce", type=Path, default=FCE)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--sample-heads", type=int, default=3)

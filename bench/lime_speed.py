@@ -79,7 +79,7 @@ def seed_way(model, item: Encoded, n_samples: int, seed: int, index: int, mask_i
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     p.add_argument("--sentences", type=int, default=10)
     p.add_argument("--baseline-sentences", type=int, default=None, help="seed's way on the first N (default all)")
     p.add_argument("--samples", type=int, default=4096)

@@ -85,7 +85,7 @@ FIXED = {"soft_attention": True, "max_seq_length": 128, "lowercase": True, "per_
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python bench/quality.py", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, prog="python bench/quality.py", description=__doc__.splitlines()[0])
     p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, of {', '.join(TASKS)}")
     p.add_argument("--preset", default="cpu", choices=PRESETS)
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"), help="holds fce/ and sst/")

@@ -3,8 +3,11 @@
 
     python bench/train_speed.py                       # FCE length mix, first 2,000 train sentences, minilm
     python bench/train_speed.py --sentences 400 --equal-length 32   # also the equal-length check
+    python bench/train_speed.py --progress --sentences 400            # zs_core.train, progress off vs on
 
-Prints sentences/s for each way and the ratio; the numbers go to bench/RESULTS.md by hand.
+Prints sentences/s for each way and the ratio; the numbers go to bench/RESULTS.md by hand. With --progress:
+zs_core.train's own train/sentences_per_s over one epoch, alternately without on_step and with the trial's
+poster (sweep.progress) posting to a real Ray actor, --repeats times each.
 """
 from __future__ import annotations
 
@@ -67,21 +70,59 @@ def compare(items, tokenizer, cfg, label: str) -> None:
     print(f"  length-grouped batches (zs_core):      {grouped:7.1f} sentences/s  ({grouped / seed_way:.2f}x)")
 
 
+def progress_cost(splits, tokenizer, cfg, repeats: int) -> None:
+    """zs_core.train's sentences/s without and with sweep.run's progress posts, alternating, median of each."""
+    import statistics
+
+    import ray
+
+    from sweep.common import quiet_libraries
+    from sweep.progress import poster, start_board
+    from zs_core.train import train
+
+    quiet_libraries()
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    board, speeds = start_board(), {"off": [], "on": []}
+    for _ in range(repeats):
+        for way in ("off", "on"):
+            on_step = poster(board, "bench") if way == "on" else None
+            model = build_model(cfg.model, seed=0)
+            speeds[way] += [m["train/sentences_per_s"] for m in train(cfg, model, tokenizer, splits,
+                                                                      on_step=on_step)]
+    posts = ray.get(board.snapshot.remote()).get("bench", {}).get("step")
+    ray.shutdown()
+    off, on = statistics.median(speeds["off"]), statistics.median(speeds["on"])
+    print(f"zs_core.train, {len(splits['train'])} sentences, batch {cfg.train.per_device_train_batch_size}, "
+          f"1 epoch, {repeats} runs each (alternating); the board last saw step {posts}")
+    print(f"  progress off: {off:7.1f} sentences/s  (runs: {', '.join(f'{x:.1f}' for x in speeds['off'])})")
+    print(f"  progress on:  {on:7.1f} sentences/s  (runs: {', '.join(f'{x:.1f}' for x in speeds['on'])})  "
+          f"({on / off:.3f}x)")
+
+
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("--sentences", type=int, default=2000)
     p.add_argument("--model", default="minilm")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--equal-length", type=int, default=0, help="also compare on sentences of exactly N pieces")
+    p.add_argument("--progress", action="store_true", help="instead: zs_core.train with progress posts off vs on")
+    p.add_argument("--repeats", type=int, default=3, help="with --progress: runs of each way")
     args = p.parse_args()
     if not FCE.is_dir():
         print(f"{FCE} is absent: this benchmark needs the FCE data; nothing measured")
         return 0
     torch.set_num_threads(os.cpu_count() or 1)
     splits = load_splits(DataConfig(dir=str(FCE), positive_labels=("i",),
-                                    limit={"train": args.sentences, "dev": 1, "test": 1}), splits=("train",))
+                                    limit={"train": args.sentences, "dev": 1, "test": 1}), splits=("train", "dev"))
     cfg = build_config({"model_name": args.model, "per_device_train_batch_size": args.batch_size}, "bench")
     tokenizer = load_tokenizer(args.model)
+    if args.progress:
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+              f"{torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}")
+        one_epoch = build_config({"model_name": args.model, "per_device_train_batch_size": args.batch_size,
+                                  "num_train_epochs": 1}, "bench")
+        progress_cost(splits, tokenizer, one_epoch, args.repeats)
+        return 0
     items, _ = encode(splits["train"], tokenizer, cfg.data.max_seq_length)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")

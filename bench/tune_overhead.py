@@ -96,7 +96,7 @@ def write_section(path: Path, text: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=12, help="trials per Tune run (even: 2 seeds each)")
     parser.add_argument("--results", type=Path, default=None, help="update this file's '## Tune overhead'")
     args = parser.parse_args()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import json
 import os
 import shlex
 import signal
@@ -20,6 +21,9 @@ from zs_core.protocol import PROTOCOL_VERSION
 from zs_core.provenance import data_provenance
 
 EXIT_BAD_INPUT = 2
+# how a command is named in its usage line: "python -m sweep.run", or "zs-sweep run" when started through
+# the zs-sweep console script (sweep.cli sets it)
+INVOKED_AS = "python -m sweep.{}"
 DATA_ROOT_ENV = "ZS_DATA_ROOT"  # where the seed's data/ folder is, for seed datasets named without a root
 PACKAGES = ("zs-sweep", "torch", "transformers", "ray", "optuna", "scikit-learn", "pyarrow")
 
@@ -66,19 +70,34 @@ def _terminated(signum, frame) -> None:
     raise Interrupted(signum, "stopped by SIGTERM")
 
 
+def prog(command: str) -> str:
+    """The usage line's name of ``command`` (run, heads, predict, evaluate, report)."""
+    return INVOKED_AS.format(command)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error with exit code 2 in one line (argparse's own code is 2 too)."""
+    """argparse that reports a usage error with exit code 2 in one line (argparse's own code is 2 too), and
+    takes no abbreviated flag (``--data`` is never read as ``--data-root``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise InputError(f"{self.prog}: {message}")
 
 
 def quiet_libraries() -> None:
-    """No per-file progress bars or load reports from transformers in our output."""
-    import transformers
+    """No per-file progress bars or load reports from transformers in our output: by its environment variables
+    (read when it is imported, here or in a Ray worker, so nothing is imported for it), and directly when it
+    is imported already."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        import transformers
 
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -107,12 +126,14 @@ def with_data_root(block: dict, data_root: str | None) -> dict:
     return {**block, "root": root} if root else block
 
 
-def data_config_from_args(args: argparse.Namespace) -> DataConfig:
+def check_data_args(args: argparse.Namespace, root_alone: bool = False) -> None:
+    """The data flags' own rules, the same in every command (``root_alone``: --data-root may name the root of
+    a seed dataset that the sweep's YAML or .conf names)."""
     given = [flag for flag, value in (("--data", args.data), ("--data-dir", args.data_dir),
                                       ("--seed-dataset", args.seed_dataset)) if value]
     if len(given) > 1:
         raise InputError(f"{' and '.join(given)}: give one of them")
-    if args.data_root and not args.seed_dataset:
+    if args.data_root and not args.seed_dataset and not root_alone:
         raise InputError("--data-root goes with --seed-dataset (or a .conf's dataset = ...)")
     if args.data_dir and not args.positive_labels:
         raise InputError("--data-dir needs --positive-labels")
@@ -121,6 +142,31 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
     for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
         if value is not None and value < 1:
             raise InputError(f"{flag} {value}: expected a positive integer")
+    if args.data and args.data not in DATASETS:
+        seed = f"; the seed's {args.data} is --seed-dataset {args.data}" if args.data in SEED_DATASET_NAMES else ""
+        raise InputError(f"--data {args.data}: unknown dataset; known: {', '.join(DATASETS)} (or --data-dir DIR){seed}")
+
+
+def data_overrides(args: argparse.Namespace) -> list[str]:
+    """sweep.run's data flags as ``data.KEY=VALUE`` overrides of the sweep's data block (values as JSON, which
+    YAML reads back as they were)."""
+    check_data_args(args, root_alone=True)
+    out = []
+    if args.data:
+        out.append(f"data.dataset={json.dumps(args.data)}")
+    if args.data_dir:
+        out += [f"data.dir={json.dumps(args.data_dir)}",
+                f"data.positive_labels={json.dumps(list(args.positive_labels))}"]
+    if args.seed_dataset:
+        out.append(f"data.seed_dataset={json.dumps(args.seed_dataset)}")
+    for name in ("limit", "sample"):
+        if getattr(args, name) is not None:
+            out.append(f"data.{name}={json.dumps({s: getattr(args, name) for s in SPLITS})}")
+    return out
+
+
+def data_config_from_args(args: argparse.Namespace) -> DataConfig:
+    check_data_args(args)
     limit, sample = ({s: n for s in SPLITS} if n is not None else None
                      for n in (args.limit, args.sample))
     if args.data_dir:
@@ -132,8 +178,6 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
             raise InputError(f"--seed-dataset {args.seed_dataset}: give --data-root PATH (the folder that holds "
                              f"the seed's data/ folder) or set {DATA_ROOT_ENV}")
         return DataConfig(**block, limit=limit, sample=sample)
-    if args.data and args.data not in DATASETS:
-        raise InputError(f"--data {args.data}: unknown dataset; known: {', '.join(DATASETS)} (or --data-dir DIR)")
     return DataConfig(dataset=args.data or "wnut16", limit=limit, sample=sample)
 
 
@@ -203,29 +247,43 @@ def git_state() -> tuple[str, str]:
 
 def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", num_cpus: int | None = None) -> str:
     """Start a local Ray of its own with the dashboard, or join ``address`` (or $RAY_ADDRESS); returns the
-    dashboard URL. Never joins another Ray that merely runs on this machine (ray.init's default would)."""
+    dashboard URL. Never joins another Ray that merely runs on this machine (ray.init's default would).
+    A local Ray keeps token authentication on, as Ray 2.60 does by default, without Ray's notice that it is
+    on (start_line says where the token is); Ray's INFO lines (the dashboard URL a second time) are not printed."""
+    import logging
+
     import ray
 
     if ray.is_initialized():
         ctx = ray.get_runtime_context()
         return getattr(ctx, "dashboard_url", "") or ""
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    kwargs = dict(include_dashboard=True, dashboard_host=dashboard_host, log_to_driver=True)
+    kwargs = dict(include_dashboard=True, dashboard_host=dashboard_host, log_to_driver=True,
+                  logging_level=logging.WARNING)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
-        context = ray.init(address=address, log_to_driver=True)
+        context = ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING)
     else:
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         context = ray.init(address="local", num_cpus=num_cpus, **kwargs)
     url = context.dashboard_url or ""
     return f"http://{url}" if url and not url.startswith("http") else url
 
 
-def fit_resources(want: dict, max_concurrent: int = 0) -> dict:
-    """One trial's resources on the running Ray cluster (``plan_resources``), its notices printed."""
+def start_line(url: str, out: Path | str) -> str:
+    """The line a command prints once Ray runs: the dashboard (and where its sign-in token comes from) and the
+    output folder."""
+    token = " (its token: ray get-auth-token)" if url and os.environ.get("RAY_AUTH_MODE", "").lower() == "token" \
+        else ""
+    return f"Ray dashboard: {url or '(not available)'}{token}; output: {out}"
+
+
+def fit_resources(want: dict, max_concurrent: int = 0, quiet: bool = False) -> dict:
+    """One trial's resources on the running Ray cluster (``plan_resources``), its notices printed (not ``quiet``)."""
     import ray
 
     fitted, notices = plan_resources(want, [n["Resources"] for n in ray.nodes() if n.get("Alive")], max_concurrent)
-    for line in notices:
+    for line in notices if not quiet else ():
         print(line, flush=True)
     return fitted
 

@@ -19,19 +19,28 @@ import json
 import sys
 from pathlib import Path
 
-from sweep.common import Parser, add_data_args, check_output_file, cli, command_line, data_config_from_args, provenance
+from sweep.common import (
+    Parser,
+    add_data_args,
+    check_output_file,
+    cli,
+    command_line,
+    data_config_from_args,
+    prog,
+    provenance,
+)
 from sweep.seed_conf import apply_evaluate_conf, conf_parser
 from zs_core.config import DataConfig
 from zs_core.data import SPLITS, Sentence, load_splits
 from zs_core.errors import InputError
-from zs_core.evaluation import list_rows
 from zs_core.files import write_text_atomic
-from zs_core.predictions import check_same_words, prediction_meta, read_gold, read_predictions
 from zs_core.provenance import data_name, short_sha256
+
+# sklearn and pyarrow (zs_core.evaluation, zs_core.predictions) are imported where used: --help answers at once
 
 
 def parser() -> Parser:
-    p = conf_parser("python -m sweep.evaluate", __doc__, "evaluation")
+    p = conf_parser(prog("evaluate"), __doc__, "evaluation")
     p.add_argument("--preds", help="the word-score TSV (word<TAB>score) to evaluate")
     p.add_argument("--gold", help="the gold TSV (word<TAB>label); or give --data/--data-dir and --split")
     add_data_args(p)
@@ -40,7 +49,10 @@ def parser() -> Parser:
     p.add_argument("--top-k", type=int, help="... and among its sentence's top k scores (0 = no limit)")
     p.add_argument("--calibrate-on", nargs="+", metavar="DEV", help="DEV_PREDS [DEV_GOLD]: calibrate the "
                    "threshold there (DEV_GOLD defaults to the dataset's dev split)")
-    p.add_argument("--json-out", help="also write the JSON object to this file")
+    p.add_argument("--smoke-test", action="store_true", help="the random floor's scores of 32 wnut16 test sentences, "
+                   "evaluated against wnut16 (dev's 32 to calibrate)")
+    p.add_argument("--output", "--json-out", dest="json_out", metavar="OUTPUT",
+                   help="also write the JSON object to this file (--json-out: the older name)")
     return p
 
 
@@ -58,6 +70,8 @@ def gold_source(args: argparse.Namespace) -> tuple[str | None, DataConfig | None
 
 def load_gold(args: argparse.Namespace, split: str) -> tuple[str, list[Sentence]]:
     """-> (a name for messages, gold sentences of ``split``)."""
+    from zs_core.predictions import read_gold
+
     path, spec = gold_source(args)
     if path is not None:
         return path, read_gold(path, args.positive_labels or ())
@@ -65,14 +79,41 @@ def load_gold(args: argparse.Namespace, split: str) -> tuple[str, list[Sentence]
 
 
 def load_pair(preds_path: str, gold_name: str, gold: list[Sentence]) -> list[Sentence]:
+    from zs_core.predictions import check_same_words, read_predictions
+
     preds = read_predictions(preds_path)
     check_same_words(preds_path, preds, gold_name, gold)
     return preds
 
 
+def smoke_test(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """--smoke-test: the random floor's word scores of the first 32 wnut16 test and dev sentences, evaluated
+    against wnut16's gold with the dev pair for calibration (what runs is the command line it prints)."""
+    import tempfile
+
+    from sweep.smoke import smoke_predictions
+
+    n = 32  # the first 8 test sentences hold no entity
+    given = [flag for flag in ("preds", "gold", "data", "data_dir", "seed_dataset", "calibrate_on", "config", "split")
+             if getattr(args, flag)]
+    if given:
+        raise InputError(f"--smoke-test makes its own predictions; leave out --{given[0].replace('_', '-')}")
+    rest = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--smoke-test"]
+    with tempfile.TemporaryDirectory(prefix="zs-evaluate-smoke-") as tmp:
+        test, dev = smoke_predictions(Path(tmp), n)
+        concrete = [*rest, "--preds", test, "--data", "wnut16", "--limit", str(n), "--calibrate-on", dev]
+        print(f"smoke test: {command_line('sweep.evaluate', concrete)}", file=sys.stderr)
+        return main(concrete)
+
+
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.smoke_test:
+        return smoke_test(args, argv)
+    from zs_core.evaluation import list_rows
+    from zs_core.predictions import prediction_meta, read_gold
+
     apply_evaluate_conf(args)
     if not args.preds:
         raise InputError("--preds: give the word-score file to evaluate")

@@ -10,9 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Callable
 
 from sweep.common import (
     Parser,
@@ -23,24 +21,22 @@ from sweep.common import (
     data_config_from_args,
     fit_resources,
     has_tune_state,
+    prog,
     provenance,
+    start_line,
     start_ray,
 )
-from sweep.heatmap import plot_heads
 from sweep.interrupt import graceful_stop, raise_if_interrupted, resume_command, stopped_at_once
-from sweep.leaderboard import top_table, write_parquet
-from sweep.models import load_any, resolve_models
-from sweep.trial import use_trial_threads
-from zs_core.batching import encode
 from zs_core.config import DataConfig
-from zs_core.data import Sentence, load_splits
-from zs_core.encoders import pick_device
 from zs_core.errors import InputError, error_line
-from zs_core.evaluation import list_rows, method_rows, random_scores
-from zs_core.headscan import encode_in_chunks, scan_split
-from zs_core.protocol import HEAD, RANDOM, ROW_KEYS, gives_word_scores, model_method
-from zs_core.provenance import data_name
-from zs_core.scores import POOLINGS, iter_head_scores, model_scores
+from zs_core.protocol import HEAD, POOLINGS, RANDOM, ROW_KEYS, gives_word_scores, model_method
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from zs_core.data import Sentence
+
+# torch, transformers, pandas and Ray are imported where used: --help and bad input answer at once.
 
 ROWS_FILE = "rows.parquet"
 COLUMNS = ("model", "split") + ROW_KEYS
@@ -48,12 +44,13 @@ SMOKE_SENTENCES = 32
 PROGRESS_SECONDS = 10.0
 
 
-def parse_args(argv: list[str] | None):
-    p = Parser(prog="sweep.heads", description=__doc__.splitlines()[0])
+def parser() -> Parser:
+    p = Parser(prog=prog("heads"), description=__doc__.splitlines()[0])
     p.add_argument("--model", nargs="+", default=None, help="checkpoints, sweep folders, encoder folders or names")
     add_data_args(p)
     p.add_argument("--split", default="test", help="the split to report (thresholds come from dev)")
-    p.add_argument("--pooling", default=",".join(POOLINGS), help="comma-separated: received, cls")
+    p.add_argument("--pooling", nargs="+", default=list(POOLINGS), metavar="POOLING",
+                   help=f"any of {', '.join(POOLINGS)} (default both; a comma-separated list works too)")
     p.add_argument("--output", default="runs/heads", help="folder for heads.parquet, heads.png and Tune's files")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--smoke-test", action="store_true", help=f"tiny-random, {SMOKE_SENTENCES} sentences per split")
@@ -62,10 +59,15 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--storage", default=None, help="Tune's result folder or URI (default OUTPUT/tune); on several "
                    "machines it must be shared (NFS, s3://, gs://): trials hand their rows back through it")
     p.add_argument("--resume", action="store_true", help="go on with an interrupted scan (its finished models kept)")
-    return p.parse_args(argv)
+    return p
 
 
-def parse_poolings(text: str) -> tuple[str, ...]:
+def parse_args(argv: list[str] | None):
+    return parser().parse_args(argv)
+
+
+def parse_poolings(given: list[str] | str) -> tuple[str, ...]:
+    text = given if isinstance(given, str) else ",".join(given)
     names = tuple(x.strip() for x in text.split(",") if x.strip())
     bad = [x for x in names if x not in POOLINGS]
     if bad or not names:
@@ -76,6 +78,11 @@ def parse_poolings(text: str) -> tuple[str, ...]:
 
 def probe(path: str, name: str, poolings: tuple[str, ...]) -> None:
     """Load the model and score one short sentence: it must return attention maps."""
+    from sweep.models import load_any
+    from zs_core.batching import encode
+    from zs_core.data import Sentence
+    from zs_core.scores import iter_head_scores
+
     encoder, tokenizer, _, _ = load_any(path, attentions=True)
     items, _ = encode([Sentence(("probe", "sentence"), (0.0, 1.0))], tokenizer, 16)
     try:
@@ -87,6 +94,9 @@ def probe(path: str, name: str, poolings: tuple[str, ...]) -> None:
 
 def load_data(spec: DataConfig, split: str) -> dict[str, list[Sentence]]:
     """dev (for thresholds) and the reported split, both labelled and each with a positive token."""
+    from zs_core.data import load_splits
+    from zs_core.provenance import data_name
+
     if split not in ("train", "dev", "test"):
         raise InputError(f"--split {split!r}: no such split; expected one of train, dev, test")
     data = load_splits(spec, ("dev", split) if split != "dev" else ("dev",))
@@ -105,6 +115,11 @@ def model_rows(path: str, name: str, data: dict[str, list[Sentence]], split: str
                batch_size: int, device_name: str = "cpu",
                progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
     """All rows of one model: every head, its soft-attention head (if any) and the random baseline."""
+    from sweep.models import load_any
+    from zs_core.evaluation import list_rows, method_rows, random_scores
+    from zs_core.headscan import encode_in_chunks, scan_split
+    from zs_core.scores import model_scores
+
     encoder, tokenizer, model, cfg = load_any(path, attentions=True)
     (model or encoder).to(device_name)
     max_len = cfg.data.max_seq_length if cfg else DataConfig().max_seq_length
@@ -144,7 +159,12 @@ def _counter(progress: Callable[[str, int, int], None], part: str, total: int) -
 def heads_trial(config: dict, data: dict, split: str, poolings: tuple[str, ...], batch_size: int,
                 names: dict[str, str]) -> None:
     """The Tune trainable: one model's rows, handed back as a checkpoint holding rows.parquet."""
+    import pandas as pd
     from ray import tune
+
+    from sweep.leaderboard import write_parquet
+    from sweep.trial import use_trial_threads
+    from zs_core.encoders import pick_device
 
     use_trial_threads()
     last = [0.0]
@@ -166,12 +186,13 @@ def heads_trial(config: dict, data: dict, split: str, poolings: tuple[str, ...],
 
 def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...], output: Path):
     """One trial per model on Ray Tune; -> (rows of the finished models, [error lines])."""
+    import pandas as pd
     from ray import tune
 
     from sweep.statuses import TrialStatuses
 
     url = start_ray(args.address, args.dashboard_host)
-    print(f"Ray dashboard: {url or '(not available)'}")
+    print(start_line(url, output), flush=True)
     resources = fit_resources({"gpu": 1})
     trainable = tune.with_parameters(heads_trial, data=data, split=args.split, poolings=poolings,
                                      batch_size=args.batch_size, names=names)
@@ -205,6 +226,11 @@ def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...
 
 def finish(frames: list[pd.DataFrame], output: Path, stamp: dict[str, str]) -> pd.DataFrame:
     """heads.parquet (atomic, every row with ``stamp``: the provenance), heads.png, and the top 10 printed."""
+    import pandas as pd
+
+    from sweep.heatmap import plot_heads
+    from sweep.leaderboard import top_table, write_parquet
+
     frame = pd.concat(frames, ignore_index=True)
     for column in ("layer", "head"):
         frame[column] = frame[column].astype("Int64")
@@ -239,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = data_config_from_args(args)
     output = check_output_dir(args.output)
     data = load_data(spec, args.split)
+    from sweep.models import resolve_models
+
     names = resolve_models(args.model)
     if args.resume and not has_tune_state(f"{args.storage or output / 'tune'}/heads"):
         raise InputError(f"{args.storage or output / 'tune'}/heads: no scan to resume there; run it without --resume")

@@ -1,7 +1,6 @@
 """Parquet leaderboards: atomic writes, grouping over seeds, a printed top table."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Sequence
 
@@ -9,6 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sweep.text import column_formatter, model_label  # noqa: F401  (model_label: here too)
 from zs_core.config import KEYS, flat_kind
 from zs_core.files import atomic_path
 from zs_core.protocol import TOK_CAL_F1, TOK_F1, TOK_MAP, on_test
@@ -71,29 +71,13 @@ def top_table(frame: pd.DataFrame, metric: str, mode: str, columns: Sequence[str
     ranked = ranked.head(n)[shown].copy()
     for column in {"model", "model_name"} & set(shown):
         ranked[column] = ranked[column].map(lambda m: m if pd.isna(m) else model_label(str(m)))
-    return ranked.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    return as_text(ranked)
 
 
-CHECKPOINT_DIR = re.compile(r"checkpoint_\d+")
-# Ray Tune's trial folder: {trainable}_{trial id}_{number}_{params}_{date}; the id as the leaderboard shows it
-TRIAL_DIR = re.compile(r"(?:^|_)([0-9a-f]{5}_\d{5}|[0-9a-f]{8})_\d+(?:_|$)")
-
-
-def model_label(path_or_name: str) -> str:
-    """A short name for a model in tables and plot titles: a built-in name as it is; a checkpoint inside a
-    Ray Tune trial folder (or the trial folder) its trial id, e.g. ``0e5cf_00000``; another checkpoint_N
-    folder ``parent/checkpoint_N``; any other path its folder's own name."""
-    parts = [p for p in re.split(r"[/\\]+", str(path_or_name).strip()) if p]
-    if not parts:
-        return str(path_or_name)
-    name = parts[-1]
-    trial = TRIAL_DIR.search(name)
-    if trial:
-        return trial.group(1)
-    if CHECKPOINT_DIR.fullmatch(name) and len(parts) > 1:
-        trial = TRIAL_DIR.search(parts[-2])
-        return trial.group(1) if trial else f"{parts[-2]}/{name}"
-    return name
+def as_text(frame: pd.DataFrame) -> str:
+    """A table as aligned text, every float column in the notation its values need (sweep.text)."""
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    return frame.to_string(index=False, formatters={c: column_formatter(frame[c]) for c in floats})
 
 
 def rule_summary(picks: pd.DataFrame) -> pd.DataFrame:

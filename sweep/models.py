@@ -63,6 +63,30 @@ def best_checkpoint(folder: Path) -> Path | None:
     return kept[0] if kept else None
 
 
+def checkpoint_of(name: str, trial: str | None = None) -> str:
+    """A model named on a command line, with a sweep output folder resolved to one checkpoint: its best kept
+    one (the sweep's own rule), or with ``trial`` (a trial id, as the leaderboard shows it) that trial's. A
+    checkpoint, an encoder folder or a built-in name is returned as it is."""
+    path = Path(name).expanduser()
+    if name in BUILTIN or is_checkpoint(path) or (path / "config.json").is_file() or not path.is_dir():
+        if trial is not None:
+            raise InputError(f"--trial {trial}: goes with a sweep output folder; {name} is not one")
+        return name
+    kept = kept_checkpoints(path)
+    if not kept:
+        raise InputError(f"{name}: no kept checkpoint in this folder; expected a sweep.run output folder "
+                         f"(leaderboard.parquet and the checkpoints of its top tune.keep_top_k trials)")
+    if trial is None:
+        return str(kept[0])
+    from sweep.leaderboard import model_label
+
+    chosen = [k for k in kept if model_label(str(k)) == trial]
+    if not chosen:
+        raise InputError(f"--trial {trial}: {name} kept no checkpoint of that trial; it kept "
+                         f"{', '.join(model_label(str(k)) for k in kept)}")
+    return str(chosen[0])
+
+
 def resolve_models(names: list[str]) -> dict[str, str]:
     """{absolute path or built-in name: the name shown in the table}, in the order given; a sweep folder
     gives all its kept checkpoints."""

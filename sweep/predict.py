@@ -16,32 +16,46 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sweep.common import Parser, add_data_args, check_output_file, cli, command_line, data_config_from_args, provenance
+from sweep.common import (
+    Parser,
+    add_data_args,
+    check_output_file,
+    cli,
+    command_line,
+    data_config_from_args,
+    prog,
+    provenance,
+)
 from sweep.seed_conf import apply_predict_conf, conf_parser
+from sweep.smoke import smoke_checkpoint, smoke_data
 from zs_core.config import DataConfig
 from zs_core.data import SPLITS, Sentence, load_splits
 from zs_core.errors import InputError
-from zs_core.predictions import write_predictions
-from zs_core.protocol import CLASSIFIER, HEAD, RANDOM, SOFT_ATTENTION, WORD_SCORING_MODELS, model_method
+from zs_core.protocol import CLASSIFIER, HEAD, POOLINGS, RANDOM, SOFT_ATTENTION, WORD_SCORING_MODELS, model_method
 
 METHODS = (*WORD_SCORING_MODELS, HEAD, "lime", "ig", RANDOM)
 SEED_METHODS = {"model_attention": HEAD}  # the seed's name for one of the encoder's attention heads
 CHECKPOINT_METHODS = (*WORD_SCORING_MODELS, "lime", "ig")
-# argparse destination <- seed .conf key (None values in args are filled from the conf)
-SMOKE = {"train": 32, "dev": 8, "test": 8}  # --smoke-test: sentences per split; LIME samples below
-SMOKE_LIME_SAMPLES = 256
+SMOKE_LIME_SAMPLES = 256  # --smoke-test: LIME perturbations per sentence (its data and model: sweep.smoke)
 
 
 def parser() -> Parser:
-    p = conf_parser("python -m sweep.predict", __doc__, "prediction")
-    p.add_argument("--model", help="a sweep.run checkpoint; for head, also an encoder name or HF folder")
+    p = conf_parser(prog("predict"), __doc__, "prediction")
+    p.add_argument("--model", help="a sweep.run checkpoint or sweep output folder (its best kept checkpoint); "
+                   "for head, also an encoder name or Hugging Face folder")
+    p.add_argument("--trial", help="with a sweep output folder as --model: this trial's kept checkpoint "
+                   "(its trial_id in the leaderboard)")
+    p.add_argument("--text", metavar="FILE", help="score your own text: one sentence per line, words split on "
+                   "whitespace (- for standard input); writes JSON lines (or --format tsv) to --output or stdout")
+    p.add_argument("--format", choices=("jsonl", "tsv"), help="with --text: the output's format (default: tsv for "
+                   "an --output ending in .tsv, else jsonl)")
     p.add_argument("--method", help=f"one of {', '.join(METHODS)} (the seed's model_attention = head)")
     p.add_argument("--layer", type=int, help="head: the layer, from 0")
     p.add_argument("--head", type=int, help="head: the head, from 0")
-    p.add_argument("--pooling", default="received", choices=("received", "cls"), help="head: pooling")
+    p.add_argument("--pooling", default=POOLINGS[0], choices=POOLINGS, help="head: pooling")
     add_data_args(p)
     p.add_argument("--split", choices=SPLITS, help="the split to score (default test)")
-    p.add_argument("--output", help="the TSV to write; the Parquet goes beside it")
+    p.add_argument("--output", help="the TSV to write; the Parquet goes beside it (--text: its file, default stdout)")
     p.add_argument("--lime-samples", type=int, default=None, help="LIME perturbations per sentence (4096)")
     p.add_argument("--lime-batch", type=int, default=512, help="LIME perturbations per forward pass")
     p.add_argument("--lime-replace", choices=("mask", "pad"), default=None,
@@ -167,29 +181,32 @@ def compute(args: argparse.Namespace, sentences: list[Sentence]) -> tuple[list[l
                               bar.update), meta
 
 
-def smoke_checkpoint(folder: Path) -> Path:
-    """A tiny-random soft-attention model trained for 1 epoch on the first 32 wnut16 train sentences."""
-    from zs_core.checkpoint import save_checkpoint
-    from zs_core.config import build_config
-    from zs_core.encoders import load_tokenizer
-    from zs_core.model import build_model
-    from zs_core.train import train
+def resolve_model(args: argparse.Namespace) -> None:
+    """A sweep output folder as --model: its best kept checkpoint, or --trial's (said on stderr)."""
+    from sweep.models import checkpoint_of
 
-    cfg = build_config({"model_name": "tiny-random", "num_train_epochs": 1, "per_device_train_batch_size": 8,
-                        "learning_rate": 1e-3, "attention_evidence_size": 16, "final_hidden_layer_size": 16},
-                       "--smoke-test")
-    model, tokenizer = build_model(cfg.model, cfg.train.seed), load_tokenizer("tiny-random")
-    splits = load_splits(DataConfig(limit=SMOKE), ("train", "dev"))
-    for _ in train(cfg, model, tokenizer, splits):
-        pass
-    return save_checkpoint(folder / "smoke-checkpoint", model, tokenizer, cfg)
+    if not args.model:
+        raise InputError(f"--trial {args.trial}: goes with --model SWEEP_FOLDER")
+    resolved = checkpoint_of(args.model, args.trial)
+    if resolved != args.model:
+        which = f"trial {args.trial}'s" if args.trial else "its best kept"
+        print(f"{args.model}: {which} checkpoint, {resolved}", file=sys.stderr)
+        args.model = resolved
 
 
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     apply_predict_conf(args)
+    if args.model or args.trial:
+        resolve_model(args)
     with tempfile.TemporaryDirectory(prefix="zs-predict-smoke-") as tmp:
+        if args.text is not None:
+            from sweep.predict_text import predict_text
+
+            if args.smoke_test and args.method != RANDOM:
+                args.model = args.model or str(smoke_checkpoint(Path(tmp)))
+            return predict_text(args, check_args, compute, load_model)
         if args.smoke_test:
             if args.data or args.data_dir or args.limit:
                 raise InputError("--smoke-test uses wnut16 (8 test sentences); leave out the data arguments")
@@ -200,11 +217,13 @@ def main(argv: list[str] | None = None) -> int:
                 args.layer, args.head = args.layer or 0, args.head or 0
         check_args(args)
         args.lime_samples = args.lime_samples or 4096
-        spec = DataConfig(limit=SMOKE) if args.smoke_test else data_config_from_args(args)
+        spec = smoke_data() if args.smoke_test else data_config_from_args(args)
         sentences = load_splits(spec, (args.split,))[args.split]
         if args.smoke_test and args.model is None:
             args.model = str(smoke_checkpoint(Path(tmp)))
         scores, meta = compute(args, sentences)
+        from zs_core.predictions import write_predictions
+
         stamp = provenance(command_line("sweep.predict", argv), spec, (args.split,))
         tsv, parquet = write_predictions(args.output, sentences, scores, {**meta, **stamp})
         n_words = sum(len(s.words) for s in sentences)

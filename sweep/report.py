@@ -10,15 +10,12 @@ sweep/templates/report.html.j2 with its report.css and report.js.
 """
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from sweep.common import Parser, check_output_file, cli
-from sweep.leaderboard import model_label
+from sweep.common import Parser, check_output_file, cli, prog
+from sweep.text import model_label
 from zs_core.errors import InputError, error_line
 from zs_core.files import write_text_atomic
 from zs_core.protocol import DEFAULT_METRIC, TOK_F1, TOK_MAP, on_dev, on_test
@@ -26,20 +23,33 @@ from zs_core.protocol import DEFAULT_METRIC, TOK_F1, TOK_MAP, on_dev, on_test
 BOARD, CURVES, HEADS, SWEEP_YAML = "leaderboard.parquet", "curves.parquet", "heads.parquet", "sweep.yaml"
 RULES = "rules.parquet"
 HIDDEN_METRICS = ("n_sentences", "truncated_words")
-HEAD_COLUMNS = ("model", "split", "method", "pooling", "layer", "head", "threshold_kind", "threshold", "map", "f1",
-                "precision", "recall", "f05", "auroc", "corr", "n_sentences")
+HEAD_COLUMNS = ("model", "method", "pooling", "layer", "head", "map", "f1", "threshold",  # these lead
+                "split", "threshold_kind", "precision", "recall", "f05", "auroc", "corr", "n_sentences")
+HEAD_LEAD = 8
 SKIP_DIRS = ("tune",)
-MODEL_COLUMNS = ("model", "model_name")  # shown by model_label, the whole path in the title
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas, numpy, matplotlib and torch are imported where used: --help answers at once
 
 
-def parse_args(argv):
-    p = Parser(prog="python -m sweep.report", description=__doc__.splitlines()[0])
-    p.add_argument("folder", help="a sweep.run or sweep.heads output folder, or a folder holding them")
+def parser() -> Parser:
+    p = Parser(prog=prog("report"), description=__doc__.splitlines()[0])
+    p.add_argument("folder", nargs="?", help="a sweep.run or sweep.heads output folder, or a folder holding them")
     p.add_argument("--output", default=None, help="the HTML file to write (default FOLDER/report.html)")
+    p.add_argument("--trial", default=None, help="the examples from this trial's kept checkpoint (its trial_id in the "
+                   "leaderboard; default: the sweep's best kept checkpoint)")
     p.add_argument("--examples", type=int, default=8, help="positive test sentences to show (0: none)")
     p.add_argument("--heads", default=None, help="a heads.parquet (or its folder) that names the best head")
     p.add_argument("--lime-samples", type=int, default=256, help="LIME perturbations per sentence (0: no LIME)")
-    return p.parse_args(argv)
+    p.add_argument("--smoke-test", action="store_true", help="a report of a tiny sweep folder made here without "
+                   "Ray (tiny-random, 1 epoch on 32 wnut16 sentences), in a temporary folder unless --output")
+    return p
+
+
+def parse_args(argv: list[str] | None):
+    return parser().parse_args(argv)
 
 
 def find_outputs(root: Path, depth: int = 2) -> tuple[list[Path], list[Path]]:
@@ -60,6 +70,8 @@ def find_outputs(root: Path, depth: int = 2) -> tuple[list[Path], list[Path]]:
 
 def read_parquet(path: Path, columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """A Parquet table that must hold ``columns``; anything else is one InputError naming the file."""
+    import pandas as pd
+
     try:
         frame = pd.read_parquet(path)
     except (OSError, ValueError) as err:
@@ -85,54 +97,18 @@ def read_sweep_yaml(folder: Path) -> dict:
     return doc
 
 
-def cell(value) -> tuple[str, str]:
-    """(sort key, shown text) of one table cell; missing values have an empty key and sort last."""
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return "", ""
-    if isinstance(value, (bool, np.bool_)):
-        return str(int(value)), str(bool(value)).lower()
-    if isinstance(value, float):
-        return repr(value), f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
-    return str(value), str(value)
-
-
-def table(frame: pd.DataFrame, columns: list[str], table_id: str, row_class=None) -> dict:
-    """A sortable table for the template; ``row_class(row) -> str`` marks rows (the random baseline, kept
-    trials). Models show their ``model_label``, long text its end; the whole value is in the cell's title."""
-    columns = [c for c in columns if c in frame.columns]
-    rows = []
-    for _, row in frame.iterrows():
-        cells = []
-        for column in columns:
-            key, text = cell(row[column])
-            if column in MODEL_COLUMNS:  # sorted by the label shown
-                key = model_label(text) if text else ""
-            cells.append({"key": key, "text": key if column in MODEL_COLUMNS else _short(text), "title": text,
-                          "number": column not in MODEL_COLUMNS and _number(key)})
-        rows.append({"cls": row_class(row) if row_class else "", "cells": cells})
-    return {"id": table_id, "columns": columns, "rows": rows}
-
-
-def _number(key: str) -> bool:
-    try:
-        return key == "" or float(key) == float(key)
-    except ValueError:
-        return False
-
-
-def _short(text: str, most: int = 48) -> str:
-    return text if len(text) <= most else "…" + text[-(most - 1):]
-
-
 def examples_part(folder: Path, doc: dict, board: pd.DataFrame, args, scans: list[Path]) -> dict:
     """{"note": why there are none} or the checkpoint, its label, notes and the shaded sentences."""
-    from sweep.models import best_checkpoint
+    from sweep.models import best_checkpoint, checkpoint_of
     from sweep.report_data import example_scores, shaded
     from zs_core.config import DATA_SOURCE, data_config
 
     if args.examples <= 0:
         return {"note": "Examples: none asked for (--examples 0)."}
-    checkpoint = best_checkpoint(folder)
+    try:  # --trial's checkpoint where this sweep kept it (main checks that one sweep did)
+        checkpoint = Path(checkpoint_of(str(folder), args.trial)) if args.trial else best_checkpoint(folder)
+    except InputError:
+        checkpoint = best_checkpoint(folder)
     if checkpoint is None or "data" not in doc:
         why = "no kept checkpoint was found" if checkpoint is None else f"{SWEEP_YAML} names no data"
         return {"note": f"Examples skipped: {why}."}
@@ -157,6 +133,7 @@ def examples_part(folder: Path, doc: dict, board: pd.DataFrame, args, scans: lis
 def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
     from sweep.leaderboard import rule_summary
     from sweep.report_plots import curves_uri, rules_uri
+    from sweep.report_tables import leaderboard_columns, table, varying_keys
 
     board, doc = read_parquet(folder / BOARD, ("trial_id", "status")), read_sweep_yaml(folder)
     tune = doc.get("tune") or {}
@@ -167,16 +144,19 @@ def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
     board = board.assign(kept=board["checkpoint"].notna() if "checkpoint" in board else False)
     metrics = [c for c in board.columns if c.startswith(("dev/", "test/")) and not c.endswith(HIDDEN_METRICS)]
     metrics.sort(key=lambda c: (not c.startswith("dev/"), c != metric))
-    error = ["error"] if "error" in board and board["error"].notna().any() else []
-    columns = ["trial_id", "status", "seed", *search, "best_epoch", "kept", *metrics, *error]
+    lead, rest = leaderboard_columns(board, search, metric, metrics)
     counts = ", ".join(f"{n} {s}" for s, n in board["status"].value_counts().items()) if "status" in board else ""
     random_row = board[board["trial_id"] == "random"] if "trial_id" in board else board.iloc[:0]
     baseline = random_row[metric].iloc[0] if metric in random_row and len(random_row) else None
     by_config, grouped = folder / "leaderboard_by_config.parquet", None
     if search and by_config.is_file():
-        shown = (metric, on_dev(TOK_MAP), on_test(TOK_F1), on_test(TOK_MAP))
-        stats = [c for m in shown for c in (f"{m}_mean", f"{m}_std")]
-        grouped = table(read_parquet(by_config), [*search, "n", "seeds", *stats], f"by-config-{index}")
+        frame = read_parquet(by_config)
+        shown = [m for m in (metric, on_test(TOK_F1), on_test(TOK_MAP), on_dev(TOK_MAP)) if f"{m}_mean" in frame]
+        frame = frame.assign(**{m: frame[f"{m}_mean"] for m in shown})
+        keys = varying_keys(frame, search)
+        lead_stats = [m for m in shown if m != on_dev(TOK_MAP)]  # dev MAP (the oracle's) waits behind the toggle
+        grouped = table(frame, [*keys, "seeds", *lead_stats, *shown, "n"], f"by-config-{index}",
+                        lead=len(keys) + 1 + len(lead_stats), spread={m: f"{m}_std" for m in shown})
     curves = rules = rules_plot = None
     picks = read_parquet(folder / RULES) if (folder / RULES).is_file() else None
     if picks is not None and len(picks):
@@ -193,7 +173,7 @@ def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
             "counts": counts, "provenance": provenance(board), "by_config": grouped, "curves": curves,
             "rules": rules, "rules_plot": rules_plot,
             "curves_file": CURVES, "examples": examples_part(folder, doc, board, args, scans),
-            "leaderboard": table(board, columns, f"leaderboard-{index}", _board_row_class)}
+            "leaderboard": table(board, lead + rest, f"leaderboard-{index}", _board_row_class, lead=len(lead))}
 
 
 def _board_row_class(row) -> str:
@@ -201,7 +181,10 @@ def _board_row_class(row) -> str:
 
 
 def heads_part(folder: Path, index: int) -> dict:
+    import pandas as pd
+
     from sweep.report_plots import heatmap_uri
+    from sweep.report_tables import table
 
     frame = read_parquet(folder / HEADS, ("model", "method", "layer", "head", "pooling", "map"))
     heads = frame[frame["method"] == "head"].sort_values("map", ascending=False)
@@ -209,7 +192,7 @@ def heads_part(folder: Path, index: int) -> dict:
     return {"index": index, "folder": str(folder), "provenance": provenance(frame),
             "heatmap": heatmap_uri(folder, frame) if len(heads) else None,
             "table": table(shown, list(HEAD_COLUMNS), f"heads-{index}",
-                           lambda r: "baseline" if r.get("method") == "random" else "")}
+                           lambda r: "baseline" if r.get("method") == "random" else "", lead=HEAD_LEAD)}
 
 
 def provenance(frame: pd.DataFrame) -> dict | None:
@@ -230,7 +213,6 @@ def page(title: str, sweeps: list[dict], scans: list[dict]) -> str:
 
     env = Environment(loader=PackageLoader("sweep", "templates"), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
-    env.filters["breaks"] = lambda name: re.split(r"(?<=[/_])", name)  # a header may wrap after / and _
     colours = {"positive": POSITIVE_RGB, "negative": NEGATIVE_RGB, "most": MOST_ALPHA}
     return env.get_template("report.html.j2").render(title=title, sweeps=sweeps, scans=scans, colours=colours,
                                                      top_curves=TOP_CURVES)
@@ -239,6 +221,10 @@ def page(title: str, sweeps: list[dict], scans: list[dict]) -> str:
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.smoke_test:
+        return smoke_test(args)
+    if not args.folder:
+        raise InputError(f"{prog('report')}: give an output folder of sweep.run or sweep.heads (or --smoke-test)")
     root = Path(args.folder)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder; expected a sweep.run or sweep.heads output folder")
@@ -249,11 +235,41 @@ def main(argv: list[str] | None = None) -> int:
     output = check_output_file(args.output or root / "report.html", "--output", "the HTML file")
     if args.examples < 0 or args.lime_samples < 0:
         raise InputError("--examples and --lime-samples: expected 0 or a positive integer")
+    if args.trial:
+        check_trial(args.trial, sweeps)
     parts = [sweep_part(f, i, args, scans) for i, f in enumerate(sweeps)]
     heads = [heads_part(f, i) for i, f in enumerate(scans)]
     write_text_atomic(output, page(f"zs-sweep report: {root.resolve().name}", parts, heads))
     print(f"wrote {output}")
     return 0
+
+
+def check_trial(trial: str, sweeps: list[Path]) -> None:
+    """--trial names a trial whose checkpoint one of the sweeps kept."""
+    from sweep.models import kept_checkpoints
+
+    kept = [model_label(str(k)) for folder in sweeps for k in kept_checkpoints(folder)]
+    if trial not in kept:
+        raise InputError(f"--trial {trial}: no sweep here kept a checkpoint of that trial; kept: "
+                         f"{', '.join(kept) or 'none'}")
+
+
+def smoke_test(args) -> int:
+    """--smoke-test: a tiny sweep folder (sweep.smoke) and its report, with 2 examples and 16 LIME samples."""
+    import tempfile
+
+    from sweep.smoke import SMOKE_TRIAL, smoke_sweep
+
+    if args.folder or args.heads:
+        raise InputError("--smoke-test makes its own sweep folder; leave out the folder and --heads")
+    with tempfile.TemporaryDirectory(prefix="zs-report-smoke-") as tmp:
+        folder = smoke_sweep(Path(tmp))
+        output = args.output or str(folder / "report.html")
+        code = main([str(folder), "--output", output, "--trial", args.trial or SMOKE_TRIAL, "--examples", "2",
+                     "--lime-samples", "16"])
+        if not args.output:
+            print("(a temporary folder, removed; give --output to keep the page)")
+        return code
 
 
 if __name__ == "__main__":

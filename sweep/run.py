@@ -14,6 +14,7 @@ folder every machine sees (NFS) or a URI, so that the sweep writes one result tr
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -24,18 +25,23 @@ import yaml
 
 from sweep.common import (
     Parser,
+    add_data_args,
     check_output_dir,
     cli,
     command_line,
+    data_overrides,
     fit_resources,
     has_tune_state,
+    prog,
     provenance,
+    start_line,
     start_ray,
 )
 from sweep.interrupt import Interrupted, graceful_stop, raise_if_interrupted, resume_command, stopped_at_once
-from sweep.leaderboard import FINISHED
 from sweep.lock import LOCK_FILE, sweep_lock
 from sweep.space import Sweep, load_sweep, smoke, to_tune_space
+from sweep.text import trial_dirname
+from sweep.trackers import check_trackers, tracker_callbacks
 from zs_core.config import build_config
 from zs_core.data import SPLITS, load_splits
 from zs_core.errors import InputError, error_line, shown
@@ -48,20 +54,28 @@ from zs_core.provenance import limit_notices
 DEMO = Path(__file__).resolve().parent.parent / "search_spaces" / "demo.yaml"
 
 
-def parse_args(argv):
-    p = Parser(prog="python -m sweep.run", description=__doc__.splitlines()[0])
-    p.add_argument("space", nargs="?", help="a sweep YAML (search_spaces/*.yaml) or a seed .conf file")
-    p.add_argument("overrides", nargs="*", help="key=value (a config key), tune.KEY=value, data.KEY=value")
-    p.add_argument("--output", default="runs", help="output folder (default runs/)")
+def parser() -> Parser:
+    p = Parser(prog=prog("run"), description=__doc__.splitlines()[0])
+    p.add_argument("space", nargs="?", help="a sweep YAML (search_spaces/*.yaml) or a seed .conf file "
+                   "(default with --smoke-test: search_spaces/demo.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value (a config key), tune.KEY=value, data.KEY=value; "
+                   "values are YAML (1e-4 is a number); nested keys with dots: data.limit.train=16")
+    p.add_argument("--output", default="runs", help="output folder (default runs/); the sweep goes to OUTPUT/NAME")
     p.add_argument("--smoke-test", action="store_true", help="tiny-random, 2 trials, 1 epoch, 32 sentences")
+    p.add_argument("--quiet", action="store_true", help="print only the start line and the final table")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep of the same name")
     p.add_argument("--fresh", action="store_true", help="delete an earlier sweep of the same name first")
+    p.add_argument("--storage", default=None, help="Tune's result tree: a shared folder or a URI, e.g. "
+                   "s3://bucket/sweeps (the same as tune.storage_path=...; default OUTPUT/NAME/tune)")
     p.add_argument("--address", default=None, help="join a running Ray cluster (ray start --head), HOST:PORT")
     p.add_argument("--dashboard-host", default="127.0.0.1", help="the dashboard's bind address (local Ray)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
-    p.add_argument("--data-root", default=None, help="for a seed dataset (data: {seed_dataset: NAME} or a .conf's "
-                   "dataset = NAME): the folder that holds the seed's data/ folder (default $ZS_DATA_ROOT)")
-    return p.parse_intermixed_args(argv)  # key=value overrides may come after options too
+    add_data_args(p)  # override the sweep's data: block; --data-root also roots a seed dataset the YAML names
+    return p
+
+
+def parse_args(argv: list[str] | None):
+    return parser().parse_intermixed_args(argv)  # key=value overrides may come after options too
 
 
 @cli
@@ -75,9 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"--num-cpus {args.num_cpus}: expected a positive number of CPUs")
     if not args.space and not args.smoke_test:
         raise InputError("python -m sweep.run: give a sweep YAML, e.g. search_spaces/demo.yaml")
-    sweep = load_sweep(args.space or DEMO, args.overrides, args.data_root)
+    flags = data_overrides(args) + ([f"tune.storage_path={json.dumps(args.storage)}"] if args.storage else [])
+    sweep = load_sweep(args.space or DEMO, flags + args.overrides, args.data_root)
     if args.smoke_test:
         sweep = smoke(sweep)
+    check_trackers(sweep.tune.loggers, sweep.source)
     out = check_output_dir(args.output) / sweep.name
     check_output_dir(out)
     with sweep_lock(out, sweep.name):  # one driver per sweep folder, before anything is read, deleted or started
@@ -149,26 +165,35 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> int:
     import ray
     from ray import tune
 
+    from sweep.leaderboard import FINISHED
+    from sweep.progress import TrialProgress, quiet_terminal, start_board
     from sweep.results import leaderboard_rows, select_kept
     from sweep.trial import train_trial
     from zs_core.evaluation import random_baseline
 
+    quiet_terminal()
     url = start_ray(args.address, args.dashboard_host, args.num_cpus)
-    print(f"Ray dashboard: {url}", flush=True)
+    print(start_line(url, out), flush=True)
     out.mkdir(parents=True, exist_ok=True)
     if not args.resume:  # a resumed sweep is the one sweep.yaml describes (check_resumable)
         write_text_atomic(out / "sweep.yaml",
                           f"# {args.command}\n" + yaml.safe_dump(sweep.resolved(), sort_keys=False))
-    resources = fit_resources(sweep.tune.resources_per_trial, sweep.tune.max_concurrent)
+    resources = fit_resources(sweep.tune.resources_per_trial, sweep.tune.max_concurrent, quiet=args.quiet)
+    board = None if args.quiet else start_board()
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, splits=splits, fixed=sweep.fixed, seeds=sweep.tune.seeds,
-                             metric=sweep.tune.metric, mode=sweep.tune.mode, rules=sweep.tune.rules), resources)
+                             metric=sweep.tune.metric, mode=sweep.tune.mode, rules=sweep.tune.rules, board=board),
+        resources)
     storage, name = tune_location(sweep, out)
+    callbacks, where = tracker_callbacks(sweep.tune.loggers, sweep.name, out, f"{storage}/{name}")
+    if not args.quiet:
+        callbacks.append(TrialProgress(sweep.tune.metric, sweep.tune.mode))
+        print("\n".join(where), flush=True)
     if args.resume:
         tuner = tune.Tuner.restore(f"{storage}/{name}", trainable, resume_unfinished=True,
                                    resume_errored=False, restart_errored=False)
     else:
-        tuner = make_tuner(sweep, trainable, storage, name)
+        tuner = make_tuner(sweep, trainable, storage, name, callbacks)
     with graceful_stop() as stop:
         try:
             grid = tuner.fit()
@@ -185,7 +210,7 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> int:
         cfg = build_config(sweep.fixed, sweep.source)
         rows.append({"trial_id": "random", "method": RANDOM, "status": "TERMINATED",
                      **random_baseline(splits, cfg.eval.importance_threshold, cfg.eval.top_count)})
-        write_results(rows, sweep, out, args.command)
+        write_results(rows, sweep, out, args.command, args.quiet)
     except KeyboardInterrupt:  # every trial had finished: --resume writes the results again
         raise Interrupted(signal.SIGINT, f"stopped while writing the results; write them with: "
                           f"{args.resume_command}") from None
@@ -198,7 +223,10 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> int:
     return 0
 
 
-def make_tuner(sweep: Sweep, trainable, storage: str, name: str):
+def make_tuner(sweep: Sweep, trainable, storage: str, name: str, callbacks: list = ()):
+    """The Tuner; Tune prints nothing itself (verbose 0): ``callbacks`` (sweep.progress) say what happens."""
+    import functools
+
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator, Repeater
@@ -216,6 +244,7 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str):
         import optuna
         from ray.tune.search.optuna import OptunaSearch
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no study banner
         sampler = optuna.samplers.TPESampler(seed=t.seeds[0]) if t.searcher == "optuna" else \
             optuna.samplers.RandomSampler(seed=t.seeds[0])
         search_alg = Repeater(OptunaSearch(sampler=sampler, metric=t.metric, mode=t.mode), repeat=len(t.seeds))
@@ -229,11 +258,12 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str):
         trainable, param_space=space,
         tune_config=tune.TuneConfig(metric=t.metric, mode=t.mode, search_alg=search_alg, scheduler=scheduler,
                                     num_samples=num_samples, max_concurrent_trials=t.max_concurrent or None,
-                                    reuse_actors=t.reuse_actors),  # torch is imported once per process
+                                    reuse_actors=t.reuse_actors,  # torch is imported once per process
+                                    trial_dirname_creator=functools.partial(trial_dirname, seeds=t.seeds)),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage,
+            name=name, storage_path=storage, verbose=0,
             failure_config=tune.FailureConfig(max_failures=1),  # a trial that raises is retried once
-            callbacks=[TrialStatuses()],  # what an interruption left unfinished
+            callbacks=[*callbacks, TrialStatuses()],  # TrialStatuses: what an interruption left unfinished
             # the best checkpoint and (Tune always keeps it) the latest, which a retry or --resume goes on from
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=BEST_AT,
                                                     checkpoint_score_order="max")),
@@ -259,10 +289,10 @@ def evaluate_kept(kept: list[dict], splits, resources: dict) -> None:
         row.update(metrics)
 
 
-def write_results(rows: list[dict], sweep: Sweep, out: Path, command: str) -> None:
+def write_results(rows: list[dict], sweep: Sweep, out: Path, command: str, quiet: bool = False) -> None:
     import pandas as pd
 
-    from sweep.leaderboard import by_config, rule_summary, top_table, typed, write_parquet
+    from sweep.leaderboard import as_text, by_config, rule_summary, top_table, typed, write_parquet
     from sweep.results import rule_table
 
     stamp = provenance(command, sweep.data, SPLITS)
@@ -277,11 +307,15 @@ def write_results(rows: list[dict], sweep: Sweep, out: Path, command: str) -> No
         write_parquet(picks, out / "rules.parquet")
     shown = ["trial_id", "status", "seed", *sweep.search, "best_epoch", sweep.tune.metric, on_dev(TOK_MAP),
              on_dev(TOK_CAL_F1), on_test(TOK_F1), on_test(TOK_CAL_F1), on_test(TOK_MAP)]
-    print(f"\nTop 10 by {sweep.tune.metric} ({sweep.tune.mode}):")
+    trials = frame[frame["trial_id"] != "random"]
+    counts = ", ".join(f"{n} {status}" for status, n in trials["status"].value_counts().items())
+    print(f"\nTop 10 by {sweep.tune.metric} ({sweep.tune.mode}) of {len(trials)} trials ({counts}):")
     print(top_table(frame, sweep.tune.metric, sweep.tune.mode, shown))
+    if quiet:
+        return
     if not picks.empty:
         print("\nWhat each selection rule picks (test, mean over finished trials; oracle_* use token labels):")
-        print(rule_summary(picks).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(as_text(rule_summary(picks)))
     print(f"\nwrote {out / 'leaderboard.parquet'} ({len(frame)} rows) and {out / 'leaderboard_by_config.parquet'}")
 
 

@@ -11,7 +11,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from sweep.common import with_data_root
+from sweep.overrides import set_nested
 from sweep.seed_conf import sweep_doc
+from sweep.trackers import TRACKERS
 from sweep.yamlfile import load_yaml, read_yaml
 from zs_core.config import (
     DATA_SOURCE,
@@ -52,12 +54,15 @@ class TuneConfig(Stage):
     # the selection rules (zs_core.protocol.RULES) whose picks each trial also scores on test: rules.parquet;
     # [] = none (only the kept trials are scored on test, at tune.metric's pick)
     rules: tuple[Literal[RULE_NAMES], ...] = RULE_NAMES  # type: ignore[valid-type]
+    # experiment trackers, each an optional extra (sweep.trackers): tensorboard, mlflow, wandb; [] = none
+    loggers: tuple[Literal[TRACKERS], ...] = ("tensorboard",)  # type: ignore[valid-type]
 
     @model_validator(mode="before")
     @classmethod
     def _seeds_as_tuple(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            return {**values, **{k: tuple(values[k]) for k in ("seeds", "rules") if isinstance(values.get(k), list)}}
+            return {**values, **{k: tuple(values[k]) for k in ("seeds", "rules", "loggers")
+                                 if isinstance(values.get(k), list)}}
         return values
 
     @model_validator(mode="after")
@@ -221,25 +226,26 @@ def smoke(sweep: Sweep) -> Sweep:
 
 def _override(doc: dict, item: str, source: str) -> None:
     key, sep, text = item.partition("=")
-    section, dot, sub = key.partition(".")
+    path = key.split(".")
     try:
-        value = load_yaml(text, f"override {shown(item)}")
+        value = load_yaml(text, f"override {shown(item)}")  # 1e-4 is a number (sweep.yamlfile)
     except InputError:
         value = text
-    allowed = "a config key (e.g. learning_rate=3.0e-5), tune.KEY=..., data.KEY=... or name=..."
-    if not sep or not key:
+    allowed = ("a config key (e.g. learning_rate=3e-5), tune.KEY=..., data.KEY=... (nested keys too: "
+               "data.limit.train=16) or name=...")
+    if not sep or not key or not all(path):
         raise InputError(f"override {shown(item)}: expected key=value with {allowed}")
-    if dot and section in ("tune", "data"):
-        doc[section] = {**(doc.get(section) or {}), sub: value}
+    if len(path) > 1 and path[0] in ("tune", "data"):
+        set_nested(doc, path, value)
         # naming the data replaces the other way of naming it (a named dataset has its own labels)
         replaced = {"dir": ("dataset", "seed_dataset", "root"),
                     "dataset": ("dir", "positive_labels", "seed_dataset", "root"),
                     "seed_dataset": ("dataset", "dir", "positive_labels")}
-        for other in replaced.get(sub, ()) if section == "data" else ():
+        for other in replaced.get(path[1], ()) if path[0] == "data" and len(path) == 2 else ():
             doc["data"].pop(other, None)
-    elif not dot and key == "name":
-        doc["name"] = value
-    elif not dot and key in KEYS:
+    elif len(path) == 1 and key == "name":
+        doc["name"] = text  # a folder name, as typed
+    elif len(path) == 1 and key in KEYS:
         doc["fixed"][key] = value
         doc["search"].pop(key, None)  # fixing a searched key takes it out of the search
     else:

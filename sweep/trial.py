@@ -1,6 +1,7 @@
 """The Tune trainable (a thin loop around zs_core.train) and the test evaluation of kept checkpoints."""
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -39,7 +40,8 @@ def use_trial_threads() -> None:
 
 
 def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed: dict[str, Any],
-                seeds: tuple[int, ...], metric: str, mode: str, rules: tuple[str, ...] = RULE_NAMES) -> None:
+                seeds: tuple[int, ...], metric: str, mode: str, rules: tuple[str, ...] = RULE_NAMES,
+                board=None) -> None:
     """One configuration and seed: train, report each dev evaluation with a checkpoint of the latest state.
 
     Every checkpoint holds the model and, to resume the run, its TrainState (with each rule's pick so far);
@@ -48,12 +50,14 @@ def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed
     their picks scored on test inside the trial (zs_core.train). A retried trial, or an unfinished one after
     ``--resume``, goes on from its latest checkpoint (``tune.get_checkpoint()``), so on CPU it ends with an
     uninterrupted run's numbers. A NaN or infinite loss ends the trial with one report carrying ``nan_loss: 1``.
+    With ``board`` (sweep.progress), the trial posts its steps there for the driver's progress lines.
     """
     import ray
     from ray import tune
 
     use_trial_threads()
     quiet_libraries()
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # no "Checkpoint successfully created" per report
     device = pick_device()
     # where it ran: torch's device comes from torch, not from the GPUs Ray granted (gpu_ids)
     node = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": device,
@@ -65,9 +69,14 @@ def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed
         model = build_model(cfg.model, cfg.train.seed)
     selection = selection_rule(metric, mode)
     tracked = [r for r in rules_for(model_method(cfg.model)) if r.name in rules and r.name != selection.name]
+    on_step = None
+    if board is not None:
+        from sweep.progress import poster
+
+        on_step = poster(board, tune.get_context().get_trial_id())
     try:
         for metrics in train(cfg, model, tokenizer, splits, device, state, selection, tracked,
-                             score_test=bool(tracked)):
+                             score_test=bool(tracked), on_step=on_step):
             best = state.picks[selection.name]
             metrics = {**metrics, **node, "nan_loss": 0, "best_epoch": best["epoch"], "best_step": best["step"],
                        BEST_AT: metrics["step"] if best["step"] == metrics["step"] else -1}

@@ -70,7 +70,10 @@ def test_page_is_self_contained_and_has_every_part(report, outputs):
         assert uri.startswith("data:image/png;base64,")
         assert base64.b64decode(uri.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     columns = header(text, "leaderboard-0")
-    assert columns[:3] == ["trial_id", "status", "seed"]
+    # what rows are compared by leads (the smoke trials differ in their seed only); the rest is behind the toggle
+    assert columns[:6] == ["trial_id", "method", "seed", "dev/sent_f1", "test/tok_f1", "test/tok_map"]
+    assert re.search(r'<th data-col="status" title="click to sort" class="more">', text)
+    assert 'data-table="leaderboard-0">show all ' in text
     for key in ("best_epoch", "kept", "dev/sent_f1", "dev/tok_map", "test/tok_f1", "test/tok_cal_f1"):
         assert key in columns
     assert columns.index("dev/sent_f1") < columns.index("test/tok_f1")
@@ -78,7 +81,7 @@ def test_page_is_self_contained_and_has_every_part(report, outputs):
     assert len(rows) == 3 and "random" in [r[0] for r in rows]  # 2 trials (seeds 15, 16) and the floor
     scores = [float(r[columns.index("dev/sent_f1")]) for r in rows]
     assert scores == sorted(scores, reverse=True)  # best first by tune.metric (max)
-    assert re.search(r'<tr class="baseline"><td class=t data-v="random"', text)
+    assert re.search(r'<tr class="baseline"><td class="t" data-v="random"', text)
     assert "heads-0" in text and "soft_attention" in text
     assert text.count('<div class="example">') == EXAMPLES
     for method in ("soft attention", "head L", f"LIME ({LIME_SAMPLES} samples)"):
@@ -101,6 +104,30 @@ def test_chromium_renders_it_without_console_errors(chromium, report, tmp_path):
     assert pixels.std() > 0.01
     colours = np.unique((pixels.reshape(-1, 3) * 31).round().astype(int), axis=0)
     assert len(colours) > 50, f"only {len(colours)} distinct colours"
+
+
+@pytest.mark.slow
+def test_at_1400_px_tables_fit_without_a_scroll_bar_or_wrapped_headers(chromium, report, tmp_path):
+    """Measured in the page as Chromium lays it out (a script added to a copy writes what it sees into the DOM),
+    with the leading columns only and after the toggle shows them all (then a table may scroll sideways)."""
+    import json
+
+    probe = """<script>function measure(){const t=[...document.querySelectorAll('table.sortable')].map(t=>({
+    id:t.id,scroll:t.parentNode.scrollWidth-t.parentNode.clientWidth,lines:[...t.tHead.rows[0].cells]
+    .filter(c=>c.offsetParent).map(c=>Math.round(c.getBoundingClientRect().height))}));return t;}
+    const before=measure();document.querySelectorAll('button.toggle').forEach(b=>b.click());
+    document.body.dataset.layout=JSON.stringify({before,after:measure()});</script></body>"""
+    page = tmp_path / "probe.html"
+    page.write_text(report.read_text(encoding="utf-8").replace("</body>", probe), encoding="utf-8")
+    proc = chromium.run(page.as_uri(), tmp_path / "profile", "--dump-dom", "--window-size=1400,1000")
+    assert chromium.console_messages(proc.stderr) == []
+    layout = json.loads(re.search(r'data-layout="([^"]*)"', proc.stdout).group(1).replace("&quot;", '"'))
+    assert {t["id"] for t in layout["before"]} >= {"leaderboard-0", "heads-0"}
+    for t in layout["before"]:
+        assert t["scroll"] <= 0, t  # the leading columns fit
+        assert len(set(t["lines"])) == 1 and t["lines"][0] < 30, t  # every header on one line
+    widened = {t["id"]: len(t["lines"]) for t in layout["after"]}
+    assert widened["leaderboard-0"] > len(next(t for t in layout["before"] if t["id"] == "leaderboard-0")["lines"])
 
 
 @pytest.mark.slow
@@ -197,8 +224,8 @@ def test_values_are_escaped_and_models_are_labelled(tmp_path):
     assert text.count("<script>") == 1  # the sort script only
     assert 'data-v="&lt;b&gt;x&lt;/b&gt;"' in text and "<b>x</b>" not in text
     assert "a &#34;quoted&#34; &lt;error&gt; &amp; more" in text
-    assert f'<td class=t data-v="0e5cf_00000" title="{trial}">0e5cf_00000</td>' in text
-    assert '<td class=t data-v="my-encoder" title="/models/my-encoder">my-encoder</td>' in text
+    assert f'<td class="t" data-v="0e5cf_00000" title="{trial}">0e5cf_00000</td>' in text
+    assert '<td class="t" data-v="my-encoder" title="/models/my-encoder">my-encoder</td>' in text
     assert "Examples: none asked for (--examples 0)." in text
     assert '<img alt="heads heatmap" src="data:image/png;base64,' in text
     assert not re.search(r"\{\{|\{%|\{#", text)

@@ -27,7 +27,27 @@ def test_smoke_prints_dashboard_gpu_notice_and_top_table(smoke_run):
     log, _ = smoke_run
     assert re.search(r"^Ray dashboard: http://127\.0\.0\.1:\d+", log, re.M)
     assert "notice: no GPU in this Ray cluster; trials run on CPU" in log  # demo.yaml asks for a GPU
-    assert "Top 10 by dev/sent_f1 (max):" in log and "2 TERMINATED" in log
+    assert "Top 10 by dev/sent_f1 (max) of 2 trials (2 TERMINATED):" in log
+
+
+@pytest.mark.slow
+def test_smoke_prints_a_line_per_trial_event_and_no_ray_boilerplate(smoke_run):
+    log, out = smoke_run
+    lines = [line for line in log.splitlines() if line.strip()]
+    trials = [re.fullmatch(r"(\w{5}_\d{5}) started: seed (\d+)", line) for line in lines]
+    ids = [m.group(1) for m in trials if m]
+    assert len(ids) == 2
+    for trial_id in ids:
+        assert any(re.fullmatch(rf"{trial_id} epoch 1 \(step \d+(/\d+)?\): loss \d\.\d{{4}}, dev/sent_f1 \d\.\d{{4}} "
+                                rf"\(best \d\.\d{{4}}\), \d+s", line) for line in lines), log
+        assert any(line.startswith(f"{trial_id} done after 1 evaluations") for line in lines), log
+    for noise in ("\x1b", "Checkpoint successfully created", "__trial_index__", "Trial status", "│", "╭",
+                  "View detailed results", "tensorboard --logdir /tmp/ray", "Started a local Ray instance",
+                  "Token authentication is enabled"):
+        assert noise not in log, noise
+    assert log.count("127.0.0.1:") == 1  # the dashboard URL once
+    assert sorted(p.name.split("_", 4)[-1] for p in (out / "tune").glob("train_trial_*")) == ["0_seed-15", "1_seed-16"]
+    assert len(lines) < 40, log
 
 
 @pytest.mark.slow
@@ -92,7 +112,8 @@ def seeds_run(tmp_path_factory, write_space, run_sweep):
     space = write_space(folder, "seeds", fixed={"model_name": "tiny-random", "num_train_epochs": 2},
                         search={"learning_rate": {"loguniform": [1.0e-4, 1.0e-2]},
                                 "attention_activation": {"choice": ["soft", "linear"]}},
-                        tune={"num_samples": 2, "seeds": [1, 2], "resources_per_trial": {"cpu": 1}, "keep_top_k": 2})
+                        tune={"num_samples": 2, "seeds": [1, 2], "resources_per_trial": {"cpu": 1}, "keep_top_k": 2,
+                              "loggers": ["tensorboard", "mlflow"]})
     run_sweep(space, "--output", folder / "out")
     return folder / "out" / "seeds"
 
@@ -121,6 +142,30 @@ def test_seeds_are_grouped_in_the_by_config_table(seeds_run, board, trials):
         assert row["dev/tok_map_std"] == pytest.approx(same["dev/tok_map"].std())
 
 
+@pytest.mark.slow
+def test_tensorboard_and_mlflow_hold_every_dev_evaluation_of_every_trial(seeds_run):
+    """tune.loggers: Tune's own TensorBoard and MLflow callbacks, read back by tensorboard's event reader and an
+    MLflow client on the sweep's SQLite store; each holds what Tune's result.json holds, evaluation by evaluation."""
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    results = {f.parent: [json.loads(line) for line in f.read_text().splitlines()]
+               for f in seeds_run.glob("tune/train_trial_*/result.json")}
+    client = MlflowClient(f"sqlite:///{seeds_run / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("seeds").experiment_id])
+    assert len(results) == 4 and len(runs) == 4
+    for folder, reports in results.items():
+        events = EventAccumulator(str(folder))
+        events.Reload()
+        tensorboard = [(s.step, s.value) for s in events.Scalars("ray/tune/dev/tok_map")]
+        assert tensorboard == [(i + 1, pytest.approx(r["dev/tok_map"])) for i, r in enumerate(reports)]
+        run, = [r for r in runs if r.data.tags["trial_name"] == f"train_trial_{reports[0]['trial_id']}"]
+        history = sorted(client.get_metric_history(run.info.run_id, "dev/sent_f1"), key=lambda m: m.step)
+        assert [(m.step, m.value) for m in history] == [(i + 1, pytest.approx(r["dev/sent_f1"]))
+                                                         for i, r in enumerate(reports)]
+        assert run.info.status == "FINISHED" and run.data.params["learning_rate"] == str(reports[0]["config"]["learning_rate"])
+
+
 @pytest.fixture(scope="module")
 def steps_run(tmp_path_factory, write_space, run_sweep):
     """Dev evaluation every 3 optimizer steps: 32 sentences in batches of 8 = 4 steps an epoch, 2 epochs."""
@@ -129,12 +174,13 @@ def steps_run(tmp_path_factory, write_space, run_sweep):
                                                 "per_device_train_batch_size": 8, "learning_rate": 3.0e-3},
                         tune={"searcher": "grid", "scheduler": "fifo", "seeds": [1, 2],
                               "resources_per_trial": {"cpu": 1}, "keep_top_k": 2})
-    run_sweep(space, "--output", folder / "out")
-    return folder / "out" / "steps"
+    log = run_sweep(space, "--output", folder / "out", "--quiet").stdout
+    return folder / "out" / "steps", log
 
 
 @pytest.mark.slow
 def test_step_wise_evaluation_gives_a_curve_row_each_and_names_the_best_step(steps_run, board, trials):
+    steps_run, _ = steps_run
     curves = pd.read_parquet(steps_run / "curves.parquet")
     runs = trials(board(steps_run))
     assert len(runs) == 2 and (runs["status"] == "TERMINATED").all() and (runs["epochs_run"] == 2).all()
@@ -146,3 +192,13 @@ def test_step_wise_evaluation_gives_a_curve_row_each_and_names_the_best_step(ste
         assert row["dev/tok_map"] == pytest.approx(best["dev/tok_map"]) and row["dev/tok_corr"] == best["dev/tok_corr"]
         assert pd.notna(row["test/tok_corr"])
     assert str(board(steps_run)["best_step"].dtype) == "Int64"
+
+
+@pytest.mark.slow
+def test_quiet_prints_the_start_line_and_the_final_table_only(steps_run):
+    folder, log = steps_run
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert re.fullmatch(rf"Ray dashboard: http://127\.0\.0\.1:\d+ \(its token: ray get-auth-token\); output: {folder}",
+                        lines[0]), log
+    assert lines[1] == "Top 10 by dev/sent_f1 (max) of 2 trials (2 TERMINATED):"
+    assert len(lines) == 2 + 1 + 3, log  # the table: its header, 2 trials and the random baseline

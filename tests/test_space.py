@@ -61,6 +61,18 @@ def test_overrides_fix_config_keys_and_set_tune_and_data(tmp_path):
             load_sweep(write(tmp_path, BASE), [bad])
 
 
+def test_overrides_read_scientific_notation_and_reach_nested_keys(tmp_path):
+    sweep = load_sweep(write(tmp_path, BASE), ["learning_rate=1e-4", "warmup_ratio=5E-2", "data.limit.train=16",
+                                               "tune.resources_per_trial.cpu=2", "name=1e3"])
+    assert sweep.fixed["learning_rate"] == 1e-4 and sweep.fixed["warmup_ratio"] == 0.05
+    assert sweep.data.limit == {"train": 16, "dev": 32, "test": 32}  # the other splits keep the YAML's
+    assert sweep.tune.resources_per_trial == {"cpu": 2} and sweep.name == "1e3"
+    with pytest.raises(InputError, match="data.limit.train"):
+        load_sweep(write(tmp_path, BASE), ["data.limit.train=0"])
+    with pytest.raises(InputError, match="override 'tune..num_samples=2'"):
+        load_sweep(write(tmp_path, BASE), ["tune..num_samples=2"])
+
+
 def test_the_resolved_sweep_reloads_to_the_same_sweep(tmp_path):
     sweep = load_sweep(write(tmp_path, BASE), ["zero_n=4"])
     again = load_sweep(write(tmp_path, sweep.resolved(), "resolved.yaml"))

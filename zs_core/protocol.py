@@ -21,6 +21,7 @@ PROTOCOL_VERSION = "2"  # raised whenever a number's definition changes; every o
 # --- methods: what made a set of word scores ---------------------------------------------------------------
 SOFT_ATTENTION, MAX_POOL, SUPERVISED, CLASSIFIER = "soft_attention", "max_pool", "supervised", "classifier"
 HEAD, RANDOM = "head", "random"
+POOLINGS = ("received", "cls")  # a head's piece score: the mean attention a piece receives, or [CLS]'s to it
 WORD_SCORING_MODELS = (SOFT_ATTENTION, MAX_POOL, SUPERVISED)  # trained models that score words themselves
 
 

@@ -10,8 +10,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from zs_core.batching import Encoded, batches, pieces_to_words
 from zs_core.errors import InputError
-
-POOLINGS = ("received", "cls")
+from zs_core.protocol import POOLINGS
 
 
 class ModelScores(NamedTuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from transformers import get_linear_schedule_with_warmup
@@ -73,6 +73,7 @@ def train(
     cfg: RunConfig, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
     splits: dict[str, list[Sentence]], device: str | torch.device = "cpu", state: TrainState | None = None,
     select: Rule | None = None, rules: Sequence[Rule] = (), score_test: bool = True,
+    on_step: Callable[[dict], None] | None = None,
 ) -> Iterator[dict[str, float]]:
     """Fine-tune ``model`` on splits["train"]; at every dev evaluation yield train loss, dev metrics, seconds.
 
@@ -87,6 +88,9 @@ def train(
     ``state``, when given, is kept up to date at every evaluation; one with step > 0 (and the model holding
     the weights of that evaluation) resumes the run there: on CPU the rest of the run is the same as an
     uninterrupted one's. Raises NonFiniteLoss as soon as a loss is NaN or infinite.
+    ``on_step``, when given, is called after every optimizer step with ``{"phase": "train", "step", "steps" (the
+    run's total), "epoch" (fractional), "epochs", "loss" (the mean since the last evaluation)}``, and with
+    ``"phase": "dev"`` as a dev evaluation begins (a progress display; it should return at once).
     """
     tc = cfg.train
     rng = OwnRNG(tc.seed)  # dropout draws; with a fixed seed a CPU run repeats exactly
@@ -116,6 +120,7 @@ def train(
         rng.inner = state.rng["torch"]
         mask_rng.set_state(state.rng["mask"])
     step, losses, sentences, start = state.step, [], 0, time.perf_counter()
+    loss_sum = 0.0  # sum(losses), kept as it grows for on_step
     first_epoch, first_batch = state.epoch, state.batch
     for epoch in range(first_epoch, tc.num_train_epochs):
         skip = first_batch if epoch == first_epoch else 0
@@ -127,6 +132,7 @@ def train(
             if not math.isfinite(loss):
                 raise NonFiniteLoss(f"loss is {loss} at epoch {epoch + 1}, step {step + 1}")
             losses.append(loss)
+            loss_sum += loss
             sentences += len(batch["labels"])
             if (i + 1) % tc.gradient_accumulation_steps and i + 1 != n_batches:
                 continue
@@ -136,8 +142,14 @@ def train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            progress = {"phase": "train", "step": step, "steps": total_steps, "epoch": step / steps_per_epoch,
+                        "epochs": tc.num_train_epochs, "loss": loss_sum / len(losses)} if on_step is not None else None
+            if progress is not None:
+                on_step(progress)
             if step % every and step != total_steps:
                 continue
+            if progress is not None:
+                on_step({**progress, "phase": "dev"})
             train_seconds = time.perf_counter() - start
             done = i + 1 == n_batches  # the epoch's last batch: the next run starts the next epoch
             state.step, state.epoch, state.batch = step, epoch + done, 0 if done else i + 1
@@ -167,7 +179,7 @@ def train(
             yield metrics
             if last:  # the last step, or dev has stopped improving
                 return
-            losses, sentences, start = [], 0, time.perf_counter()
+            losses, loss_sum, sentences, start = [], 0.0, 0, time.perf_counter()
 
 
 def _forward_backward(model, batch, cfg: RunConfig, mask_rng, tokenizer, device) -> float:

@@ -17,3 +17,7 @@ function sortFromHash(){const m=/^#sort=(.+?)(?::(asc|desc))?$/.exec(decodeURICo
 if(!m)return;document.querySelectorAll('table.sortable th').forEach(th=>{if(th.dataset.col!==m[1])return;
 th.click();if(m[2]&&!th.classList.contains(m[2]))th.click();});}
 window.addEventListener('hashchange',sortFromHash);sortFromHash();
+// "show all N columns": the columns behind the toggle (class "more") appear, and hide again on a second click.
+document.querySelectorAll('button.toggle').forEach(b=>{const label=b.textContent;b.addEventListener('click',()=>{
+const all=document.getElementById(b.dataset.table).classList.toggle('all');
+b.textContent=all?'show the leading columns only':label;});});
