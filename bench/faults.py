@@ -24,6 +24,8 @@ import pandas as pd
 import yaml
 from fault_tools import ROOT, failures, on_two_nodes, reports, run, start, wait_until  # bench/ is on sys.path
 
+from zs_core.protocol import DEV, TEST
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SECTION, NAME, STEPS = "## Faults", "faults", 24  # 24 = 3 epochs x 8 steps, an evaluation each
 SPACE = {"name": NAME, "data": {"dataset": "wnut16", "limit": {"train": 32, "dev": 32, "test": 32}},
@@ -84,7 +86,7 @@ def compare(ref: Path, got: Path, tune_dir: Path, finished: dict | None = None) 
         frame = pd.read_parquet(folder / "leaderboard.parquet")
         return frame[frame["method"] != "random"].set_index(["model_name", "seed"]).sort_index()
     mine, ok = trials(ref), trials(got)[lambda f: f["status"] == "TERMINATED"]
-    cols = [c for c in mine.columns if c.startswith(("dev/", "test/")) and "seconds" not in c and "_per_s" not in c]
+    cols = [c for c in mine.columns if c.startswith((DEV, TEST)) and "seconds" not in c and "_per_s" not in c]
     common = mine.index.intersection(ok.index)
     # exact (float: an int column holds floats in a leaderboard where a failed trial's row has none)
     equal = len(common) > 0 and mine.loc[common, cols].astype(float).equals(ok.loc[common, cols].astype(float))

@@ -15,6 +15,7 @@ import pandas as pd
 
 from sweep.common import provenance
 from zs_core.protocol import (
+    DEV,
     DEV_CALIBRATED,
     LOSS,
     MAX_POOL,
@@ -191,7 +192,7 @@ def task_table(task: str, home: Path, preset: dict) -> str:
         seeds = f" ({row['seeds']} seeds)" if row.get("seeds", 0) > 1 else ""
         cells = [_cell(row["values"].get(SENT_F1, []))] + [_cell(row["values"].get(m, [])) for m in METRICS]
         epoch = f"{np.mean(row['epoch']):.2f}" if row.get("epoch") else "–"
-        rule = f"**{row['rule']}**" if row.get("rule") == HEADLINE.removeprefix("dev/") else row["rule"]
+        rule = f"**{row['rule']}**" if row.get("rule") == HEADLINE.removeprefix(DEV) else row["rule"]
         lines.append(f"| {row['method']}{seeds} | {rule} | {row.get('n') or '–'} | " + " | ".join(cells)
                      + f" | {epoch} |")
     if task in PAPER:

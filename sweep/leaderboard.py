@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from sweep.text import column_formatter, model_label  # noqa: F401  (model_label: here too)
 from zs_core.config import KEYS, flat_kind
 from zs_core.files import atomic_path
-from zs_core.protocol import TOK_CAL_F1, TOK_F1, TOK_MAP, on_test
+from zs_core.protocol import DEV, TEST, TOK_CAL_F1, TOK_F1, TOK_MAP, TRAIN, on_test
 
 # a trial's status: TERMINATED (ran to the end), STOPPED_EARLY (ASHA stopped it), ERROR (raised, after its
 # retry), NAN (non-finite loss); the first two finished and can be ranked
@@ -39,7 +39,7 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c.startswith(("dev/", "test/", "train/"))]
+    return [c for c in frame.columns if c.startswith((DEV, TEST, TRAIN))]
 
 
 def config_columns(frame: pd.DataFrame) -> list[str]:

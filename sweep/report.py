@@ -18,7 +18,7 @@ from sweep.common import Parser, check_output_file, cli, prog
 from sweep.text import model_label
 from zs_core.errors import InputError, error_line
 from zs_core.files import write_text_atomic
-from zs_core.protocol import DEFAULT_METRIC, TOK_F1, TOK_MAP, on_dev, on_test
+from zs_core.protocol import DEFAULT_METRIC, DEV, TEST, TOK_F1, TOK_MAP, on_dev, on_test
 
 BOARD, CURVES, HEADS, SWEEP_YAML = "leaderboard.parquet", "curves.parquet", "heads.parquet", "sweep.yaml"
 RULES = "rules.parquet"
@@ -142,8 +142,8 @@ def sweep_part(folder: Path, index: int, args, scans: list[Path]) -> dict:
     if metric in board:
         board = board.sort_values(metric, ascending=mode == "min", na_position="last")
     board = board.assign(kept=board["checkpoint"].notna() if "checkpoint" in board else False)
-    metrics = [c for c in board.columns if c.startswith(("dev/", "test/")) and not c.endswith(HIDDEN_METRICS)]
-    metrics.sort(key=lambda c: (not c.startswith("dev/"), c != metric))
+    metrics = [c for c in board.columns if c.startswith((DEV, TEST)) and not c.endswith(HIDDEN_METRICS)]
+    metrics.sort(key=lambda c: (not c.startswith(DEV), c != metric))
     lead, rest = leaderboard_columns(board, search, metric, metrics)
     counts = ", ".join(f"{n} {s}" for s, n in board["status"].value_counts().items()) if "status" in board else ""
     random_row = board[board["trial_id"] == "random"] if "trial_id" in board else board.iloc[:0]

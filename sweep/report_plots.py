@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweep.heatmap import pyplot
-from zs_core.protocol import LOSS, SENT_F1, TOK_F1, TOK_MAP, WORDS_SENT_F1, on_dev
+from zs_core.protocol import DEV, LOSS, SENT_F1, TOK_F1, TOK_MAP, WORDS_SENT_F1, on_dev
 
 TOP_CURVES = 5
 
@@ -77,7 +77,7 @@ def rules_figure(runs: list[tuple[str, pd.DataFrame, pd.DataFrame | None]]):
     plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(6.5 * len(runs), 4.2), squeeze=False, layout="constrained")
     for ax, (title, curves, picks) in zip(axes[0], runs):
-        mean = curves.groupby("step")[[c for c in curves.columns if c.startswith("dev/")]].mean(numeric_only=True)
+        mean = curves.groupby("step")[[c for c in curves.columns if c.startswith(DEV)]].mean(numeric_only=True)
         for key, label in CURVE_KEYS:
             if on_dev(key) in mean:
                 ax.plot(mean.index, mean[on_dev(key)], label=label, linestyle="--" if "ORACLE" in label else "-")

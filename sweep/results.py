@@ -12,7 +12,7 @@ from sweep.trial import BEST_AT, trial_config
 from zs_core.checkpoint import STATE_FILE
 from zs_core.config import build_config
 from zs_core.errors import error_line
-from zs_core.protocol import model_method, pick, rank_key, rules_for, selection_rule
+from zs_core.protocol import DEV, TEST, TRAIN, model_method, pick, rank_key, rules_for, selection_rule
 
 
 class TrialResult(dict):
@@ -49,7 +49,7 @@ def leaderboard_rows(grid, sweep: Sweep) -> list[TrialResult]:
             row.checkpoint = max(result.best_checkpoints, key=lambda cm: cm[1].get(BEST_AT, -1))[0]
             row["checkpoint"] = checkpoint_uri(row.checkpoint)
         if not curve.empty:
-            keep = [c for c in curve.columns if c.startswith(("dev/", "test/", "train/"))
+            keep = [c for c in curve.columns if c.startswith((DEV, TEST, TRAIN))
                     or c in ("epoch", "step", "seconds")]
             row.curve = curve[keep].assign(trial_id=trial_id, seed=config["seed"])
             row.picks = rule_picks(row.curve, method, sweep.tune.rules)
@@ -95,7 +95,7 @@ def best_epoch_metrics(curve: pd.DataFrame, tune: TuneConfig) -> dict:
     chosen = runs[pick(selection_rule(tune.metric, tune.mode), runs)]
     if _finite(chosen.get(tune.metric)):
         out.update(best_epoch=float(chosen["epoch"]), best_step=_int(chosen.get("step")))
-        out.update({k: v for k, v in chosen.items() if k.startswith("dev/")})
+        out.update({k: v for k, v in chosen.items() if k.startswith(DEV)})
     return out
 
 
@@ -106,10 +106,10 @@ def rule_picks(curve: pd.DataFrame, method: str, scored: tuple[str, ...]) -> lis
     out = []
     for rule in rules_for(method) if runs else ():
         chosen = runs[pick(rule, runs)]
-        test = {k: v for k, v in chosen.items() if k.startswith("test/")} if rule.name in scored else {}
+        test = {k: v for k, v in chosen.items() if k.startswith(TEST)} if rule.name in scored else {}
         out.append({"rule": rule.name, "oracle": rule.oracle, "rule_metric": rule.metric,
                     "epoch": float(chosen["epoch"]), "step": _int(chosen.get("step")),
-                    **{k: v for k, v in chosen.items() if k.startswith("dev/")}, **test})
+                    **{k: v for k, v in chosen.items() if k.startswith(DEV)}, **test})
     return out
 
 

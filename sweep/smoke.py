@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from zs_core.config import DataConfig
-from zs_core.protocol import DEFAULT_METRIC, RANDOM, TRUNCATED, model_method, on_test
+from zs_core.protocol import DEFAULT_METRIC, DEV, RANDOM, TRUNCATED, model_method, on_test
 
 SMOKE = {"train": 32, "dev": 8, "test": 8}  # sentences per split
 SWEEP_SMOKE = {"train": 32, "dev": 32, "test": 32}  # the report's (as sweep.run --smoke-test; test's first 8 hold
@@ -79,7 +79,7 @@ def smoke_sweep(folder: Path) -> Path:
     last = curve[-1]
     trial = {"trial_id": SMOKE_TRIAL, "method": model_method(cfg.model), "status": "TERMINATED", **cfg.flat(),
              "best_epoch": last["epoch"], "best_step": last["step"], "checkpoint": str(checkpoint),
-             **{k: v for k, v in last.items() if k.startswith("dev/")},
+             **{k: v for k, v in last.items() if k.startswith(DEV)},
              **{on_test(k): v for k, v in test.items()}, on_test(TRUNCATED): truncated}
     baseline = {"trial_id": "random", "method": RANDOM, "status": "TERMINATED", **random_baseline(splits)}
     write_parquet(typed(pd.DataFrame([trial, baseline])), out / "leaderboard.parquet")

@@ -53,17 +53,29 @@ MARKER = "zebra"
 FILLER = "the a cat dog sat on mat house tree car road big small red blue green runs walks".split()
 
 
-def _write_marker_split(path: Path, n: int, rng: random.Random) -> None:
-    """n sentences of 4-8 filler words; every other one has the marker in a random place."""
+def _write_marker_split(path: Path, n: int, rng: random.Random, every: int = 2, lengths=(4, 8),
+                        decoy: str | None = None) -> None:
+    """n sentences of ``lengths`` filler words; every ``every``-th one has the marker (labelled i) in a random
+    place, and with ``decoy`` that word too, unlabelled (a second cue sentence labels cannot tell apart)."""
     lines = []
     for k in range(n):
-        words = [rng.choice(FILLER) for _ in range(rng.randint(4, 8))]
+        words = [rng.choice(FILLER) for _ in range(rng.randint(*lengths))]
         labels = ["c"] * len(words)
-        if k % 2 == 0:
+        if k % every == 0:
             j = rng.randrange(len(words))
             words[j], labels[j] = MARKER, "i"
+            if decoy:
+                at = rng.randrange(len(words) + 1)
+                words.insert(at, decoy)
+                labels.insert(at, "c")
         lines += [f"{w}\t{lab}" for w, lab in zip(words, labels)] + [""]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def marker_split():
+    """``_write_marker_split``: a function (path, n, rng, every=2, lengths=(4, 8), decoy=None)."""
+    return _write_marker_split
 
 
 @pytest.fixture(scope="session")

@@ -132,34 +132,17 @@ def test_early_stopping_ends_the_run_patience_evaluations_after_the_pick(marker_
     assert on_test("tok_f1") in out[0] and on_test("tok_f1") in out[-1]  # the pick and the last are scored
 
 
-def _rare_label_task(folder, rng):
-    """~1.5% positive words: sentences of 8-14 filler words, one in five holds the marker once, labelled, and
-    beside it a second cue of the positive sentences that is not labelled: sentence labels cannot tell the two
-    apart, gold token labels can."""
-    from pathlib import Path
-
-    filler = "the a cat dog sat on mat house tree car road big small red blue green runs walks".split()
-    for split, n in (("train", 300), ("dev", 60), ("test", 60)):
-        lines = []
-        for k in range(n):
-            words = [rng.choice(filler) for _ in range(rng.randint(8, 14))]
-            labels = ["c"] * len(words)
-            if k % 5 == 0:
-                j = rng.randrange(len(words))
-                words[j], labels[j] = "zebra", "i"
-                words.insert(rng.randrange(len(words) + 1), "stripes")
-                labels.insert(words.index("stripes"), "c")
-            lines += [f"{w}\t{lab}" for w, lab in zip(words, labels)] + [""]
-        Path(folder / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def test_on_a_rare_label_the_ceiling_beats_zero_shot_soft_attention(tmp_path):
+def test_on_a_rare_label_the_ceiling_beats_zero_shot_soft_attention(tmp_path, marker_split):
     """Issue 19: with 1% positive words the unweighted 3-epoch ceiling scored F1 0 at 0.5 (every score below it)."""
     import random
 
     from zs_core.protocol import on_test, selection_rule
 
-    _rare_label_task(tmp_path, random.Random(5))
+    # ~1.5% positive words: one sentence in five holds the marker, labelled, and beside it a second cue that is
+    # not: sentence labels cannot tell the two apart, gold token labels can
+    rng = random.Random(5)
+    for split, n in (("train", 300), ("dev", 60), ("test", 60)):
+        marker_split(tmp_path / f"{split}.tsv", n, rng, every=5, lengths=(8, 14), decoy="stripes")
     splits = load_splits(DataConfig(dir=str(tmp_path), positive_labels=("i",)))
     tokenizer, common = load_tokenizer("tiny-random"), {"model_name": "tiny-random", "learning_rate": 1e-3,
                                                         "warmup_ratio": 0.0}

@@ -52,13 +52,14 @@ def threshold_kinds(method: str) -> tuple[str, ...]:
 
 
 # --- leaderboard columns: one split's metrics ------------------------------------------------------------
+DEV, TEST, TRAIN = "dev/", "test/", "train/"  # a column's split: on_dev(TOK_F1) is "dev/tok_f1"
 SENTENCE = ("precision", "recall", "f1", "accuracy")  # sent_*: the classifier's decision at 0.5
 SENT_F1, WORDS_SENT_F1 = "sent_f1", "words_sent_f1"  # words_sent_*: "a word scores >= the threshold"
 TOK_F1, TOK_MAP, TOK_CAL_F1, TOK_CAL_THRESHOLD = "tok_f1", "tok_map", "tok_cal_f1", "tok_cal_threshold"
 LOSS = "loss"  # the training objective on the split (sentence loss and the head's terms)
 N_SENTENCES, TRUNCATED = "n_sentences", "truncated_words"
-DEFAULT_METRIC = "dev/" + SENT_F1  # a sweep's tune.metric when none is given: the paper's rule
-TRAIN_KEYS = ("epoch", "step", "train/loss", "train/sentences_per_s", "seconds")  # every report
+DEFAULT_METRIC = DEV + SENT_F1  # a sweep's tune.metric when none is given: the paper's rule
+TRAIN_KEYS = ("epoch", "step", TRAIN + "loss", TRAIN + "sentences_per_s", "seconds")  # every report
 
 
 def sent(metric: str) -> str:
@@ -73,12 +74,14 @@ def tok(metric: str, calibrated: bool = False) -> str:
     return f"tok_{'cal_' if calibrated else ''}{metric}"
 
 
+
+
 def on_dev(key: str) -> str:
-    return f"dev/{key}"
+    return DEV + key
 
 
 def on_test(key: str) -> str:
-    return f"test/{key}"
+    return TEST + key
 
 
 def split_keys(method: str) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from zs_core.config import RunConfig
 from zs_core.data import Sentence
 from zs_core.evaluation import split_metrics
 from zs_core.predictions import token_targets
-from zs_core.protocol import TOK_CAL_THRESHOLD, TRUNCATED, Rule, better, model_method, on_dev, on_test
+from zs_core.protocol import TOK_CAL_THRESHOLD, TRAIN, TRUNCATED, Rule, better, model_method, on_dev, on_test
 from zs_core.scores import model_scores
 from zs_core.state import TrainState
 
@@ -160,7 +160,7 @@ def train(
                 "step": step,
                 "train/loss": sum(losses) / max(len(losses), 1),
                 "train/sentences_per_s": sentences / train_seconds,
-                "train/" + TRUNCATED: truncated,
+                TRAIN + TRUNCATED: truncated,
                 **{on_dev(k): v for k, v in
                    evaluate(model, items["dev"][0], splits["dev"], tokenizer, cfg, device).items()},
                 on_dev(TRUNCATED): items["dev"][1],
