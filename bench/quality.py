@@ -20,7 +20,8 @@ interrupted run resumes where it stopped (an interrupted sweep resumes with swee
            trained until dev token F1 stops improving, at most 20 epochs), every seed scored on test
   predict  sweep.predict: LIME on a fixed random sample of dev and test sentences (data --sample), the head's
            own scores and random on the same sample
-  table    OUT/<task>/table.md and curves.png, OUT/tables.md and OUT/quality.json
+  table    OUT/<task>/table.md and curves.png (the cpu preset's also as bench/quality_<task>_curves.png),
+           OUT/tables.md and OUT/quality.json
 The headline rule (HEADLINE) was fixed before any of these runs: no token label picks a checkpoint or a
 configuration behind a headline number; the oracle rules (oracle_*) are reported beside it, labelled.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -203,6 +205,8 @@ def run_task(task: str, preset: dict, data_root: Path, out: Path, run: Runner, u
             if until != "ceiling":
                 predictions(run, home, folder, positive, checkpoint, method, preset)
     (home / "table.md").write_text(task_table(task, home, preset), encoding="utf-8")
+    if (home / "curves.png").is_file() and preset is PRESETS["cpu"]:  # the picture bench/RESULTS.md shows
+        shutil.copyfile(home / "curves.png", ROOT / "bench" / f"quality_{task}_curves.png")
 
 
 def best_final(home: Path) -> tuple[str, str]:
