@@ -89,7 +89,7 @@ def final_curves(home: Path) -> pd.DataFrame | None:
 def rule_rows(picks: pd.DataFrame, head: str) -> list[dict]:
     """One row per selection rule of ``head``: test metrics (a list over seeds) of the evaluations it picks."""
     rows = []
-    for rule in rules_for(head):
+    for rule in rules_for(head) if len(picks) else ():
         mine = picks[(picks["method"] == head) & (picks["rule"] == rule.name)].sort_values("seed")
         if mine.empty:
             continue

@@ -39,7 +39,7 @@ from sweep.common import (
 )
 from sweep.interrupt import Interrupted, graceful_stop, raise_if_interrupted, resume_command, stopped_at_once
 from sweep.lock import LOCK_FILE, sweep_lock
-from sweep.space import Sweep, load_sweep, smoke, to_tune_space
+from sweep.space import Sweep, check_encoders, load_sweep, smoke, to_tune_space
 from sweep.text import trial_dirname
 from sweep.trackers import check_trackers, tracker_callbacks
 from zs_core.config import build_config
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     out = check_output_dir(args.output) / sweep.name
     check_output_dir(out)
     with sweep_lock(out, sweep.name):  # one driver per sweep folder, before anything is read, deleted or started
+        check_encoders(sweep.fixed, sweep.search, sweep.source)  # seconds (transformers): after the lock's answer
         return start(sweep, out, args)
 
 

@@ -127,7 +127,6 @@ def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | Non
         check_distribution(key, spec, source, fixed)
         if key in fixed:
             raise InputError(f"{source}: search.{key}: also set in fixed; give it in one place")
-    check_encoders(fixed, search, source)
     tune = validated(TuneConfig, doc.get("tune") or {}, source, prefix="tune.")
     if not search and not fixed:
         raise InputError(f"{source}: empty search and no fixed config: nothing to run; "

@@ -82,7 +82,7 @@ def test_sweep_run_prints_the_notice_before_it_starts(tmp_path, capsys, monkeypa
     space.write_text(f"name: s\ndata: {{dir: {tmp_path}, positive_labels: [i], limit: {{train: 20}}}}\n"
                      "fixed: {model_name: tiny-random}\n", encoding="utf-8")
     started = []
-    monkeypatch.setattr(run, "run_sweep", lambda sweep, splits, out, args: started.append(len(splits["train"])))
+    monkeypatch.setattr(run, "run_sweep", lambda sweep, splits, out, args: started.append(len(splits["train"])) or 0)
     assert run.main([str(space), "--output", str(tmp_path / "out")]) == 0
     assert started == [20]
     assert "notice: data.limit.train: the first 20 train sentences are 100.0% positive, the whole split 50.0%" \

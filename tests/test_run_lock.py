@@ -118,8 +118,8 @@ def test_an_output_folder_under_a_file_is_refused_before_ray_starts(tmp_path, ru
     (tmp_path / "file").write_text("")
     began = time.monotonic()
     proc = run_sweep("--smoke-test", "--output", tmp_path / "file" / "sub", expect=2)
-    assert proc.stdout == (f"error: {tmp_path / 'file' / 'sub' / 'demo-smoke'}: the output folder is not writable "
-                           f"(Not a directory); expected a folder this user can write, e.g. --output runs\n")
+    assert proc.stdout == (f"error: --output {tmp_path / 'file' / 'sub'}: {tmp_path / 'file'} is a file, so "
+                           f"nothing can be written below it\n")
     print(f"refused in {time.monotonic() - began:.1f} s")
 
 

@@ -26,7 +26,8 @@ def checkpoints(tune_dir: Path) -> list[str]:
 
 def reported_steps(tune_dir: Path) -> list[int]:
     """Every evaluation the trial reported, in order, from its result.json (all runs of it)."""
-    lines = Path(glob.glob(str(tune_dir / "train_trial_*" / "result.json"))[0]).read_text().splitlines()
+    found = glob.glob(str(tune_dir / "train_trial_*" / "result.json"))  # the trial persists a checkpoint before
+    lines = Path(found[0]).read_text().splitlines() if found else []  # the driver logs its result
     return [json.loads(line)["step"] for line in lines if line.strip()]
 
 
