@@ -301,7 +301,7 @@ def plan_resources(want: dict, nodes: list[dict], max_concurrent: int = 0) -> tu
     if gpu and not most_gpu:
         gpu = 0
         notices.append(f"notice: no GPU in this Ray cluster; trials run on CPU with "
-                       f"{_num(want.get('cpu') or per_node)} cores each")
+                       f"{_count(want.get('cpu') or per_node, 'core')} each")
     asked = {"cpu": want.get("cpu") or (1 if gpu else per_node), **({"gpu": gpu} if gpu else {})}
     gpu = min(gpu, most_gpu)
     most_cpu = max((n.get("CPU", 0) for n in nodes if n.get("GPU", 0) >= gpu), default=asked["cpu"])

@@ -15,7 +15,7 @@ def test_a_sweep_runs_across_two_nodes_into_one_leaderboard(tmp_path, two_nodes,
                                                    "reuse_actors": False, "storage_path": f"file://{shared}"})
     # the driver gets the cluster's token as the nodes did: RAY_AUTH_TOKEN_PATH in its environment
     log = run_sweep(space, "--output", tmp_path / "out", "--address", cluster.address).stdout
-    assert "notice: no GPU in this Ray cluster; trials run on CPU with 1 cores each" in log
+    assert "notice: no GPU in this Ray cluster; trials run on CPU with 1 core each" in log
     runs = trials(board(tmp_path / "out" / "cluster"))
     assert len(runs) == 2 and (runs["status"] == "TERMINATED").all()
     assert set(runs["node_id"]) == node_ids  # trials ran on both nodes
