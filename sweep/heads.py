@@ -19,14 +19,14 @@ from sweep.common import (
     cli,
     command_line,
     data_config_from_args,
-    fit_resources,
-    has_tune_state,
     prog,
     provenance,
     start_line,
     start_ray,
 )
 from sweep.interrupt import graceful_stop, raise_if_interrupted, resume_command, stopped_at_once
+from sweep.resources import fit_resources
+from sweep.storage import has_tune_state
 from zs_core.config import DataConfig
 from zs_core.errors import InputError, error_line
 from zs_core.protocol import HEAD, POOLINGS, RANDOM, ROW_KEYS, gives_word_scores, model_method

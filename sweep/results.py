@@ -187,3 +187,35 @@ def rule_table(rows: list[TrialResult], sweep: Sweep, stamp: dict) -> pd.DataFra
                 **{k: row.get(k) for k in sweep.search}, **pick_row, **stamp}
                for row in rows if row.get("status") in FINISHED for pick_row in getattr(row, "picks", [])]
     return typed(pd.DataFrame(records)) if records else pd.DataFrame()
+
+
+def write_results(rows: list[dict], sweep: Sweep, out: Path, command: str, quiet: bool = False) -> None:
+    """leaderboard.parquet, leaderboard_by_config.parquet, curves.parquet and rules.parquet (each atomic, every
+    row with the provenance), then the top table and what each rule picks, printed."""
+    from sweep.common import provenance
+    from sweep.leaderboard import as_text, by_config, rule_summary, top_table, typed, write_parquet
+    from zs_core.data import SPLITS
+    from zs_core.protocol import TOK_CAL_F1, TOK_F1, TOK_MAP, on_dev, on_test
+
+    stamp = provenance(command, sweep.data, SPLITS)
+    curves = [r.curve for r in rows if getattr(r, "curve", None) is not None]
+    frame = typed(pd.DataFrame([{**row, **stamp} for row in rows]))
+    write_parquet(frame, out / "leaderboard.parquet")
+    write_parquet(by_config(frame), out / "leaderboard_by_config.parquet")
+    if curves:
+        write_parquet(pd.concat(curves, ignore_index=True), out / "curves.parquet")
+    picks = rule_table(rows, sweep, stamp)
+    if not picks.empty:
+        write_parquet(picks, out / "rules.parquet")
+    shown = ["trial_id", "status", "seed", *sweep.search, "best_epoch", sweep.tune.metric, on_dev(TOK_MAP),
+             on_dev(TOK_CAL_F1), on_test(TOK_F1), on_test(TOK_CAL_F1), on_test(TOK_MAP)]
+    trials = frame[frame["trial_id"] != "random"]
+    counts = ", ".join(f"{n} {status}" for status, n in trials["status"].value_counts().items())
+    print(f"\nTop 10 by {sweep.tune.metric} ({sweep.tune.mode}) of {len(trials)} trials ({counts}):")
+    print(top_table(frame, sweep.tune.metric, sweep.tune.mode, shown))
+    if quiet:
+        return
+    if not picks.empty:
+        print("\nWhat each selection rule picks (test, mean over finished trials; oracle_* use token labels):")
+        print(as_text(rule_summary(picks)))
+    print(f"\nwrote {out / 'leaderboard.parquet'} ({len(frame)} rows) and {out / 'leaderboard_by_config.parquet'}")

@@ -30,23 +30,22 @@ from sweep.common import (
     cli,
     command_line,
     data_overrides,
-    fit_resources,
-    has_tune_state,
     prog,
-    provenance,
     start_line,
     start_ray,
 )
 from sweep.interrupt import Interrupted, graceful_stop, raise_if_interrupted, resume_command, stopped_at_once
 from sweep.lock import LOCK_FILE, sweep_lock
+from sweep.resources import fit_resources
 from sweep.space import Sweep, check_encoders, load_sweep, smoke, to_tune_space
+from sweep.storage import exists, has_tune_state, remove, tune_location
 from sweep.text import trial_dirname
 from sweep.trackers import check_trackers, tracker_callbacks
 from zs_core.config import build_config
-from zs_core.data import SPLITS, load_splits
-from zs_core.errors import InputError, error_line, shown
+from zs_core.data import load_splits
+from zs_core.errors import InputError, shown
 from zs_core.files import write_text_atomic
-from zs_core.protocol import RANDOM, TOK_CAL_F1, TOK_CAL_THRESHOLD, TOK_F1, TOK_MAP, on_dev, on_test
+from zs_core.protocol import RANDOM, TOK_CAL_THRESHOLD, on_dev
 from zs_core.provenance import limit_notices
 
 # torch, transformers, pandas and Ray are imported where used: bad input is reported in a second.
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 def start(sweep: Sweep, out: Path, args) -> int:
     """Check for an earlier sweep and the data, clear the folder for --fresh, run; -> the exit code."""
     storage, name = tune_location(sweep, out)
-    earlier = _exists(f"{storage}/{name}")
+    earlier = exists(f"{storage}/{name}")
     if args.resume and not earlier:
         raise InputError(f"{storage}/{name}: no sweep to resume there")
     if args.resume:
@@ -118,7 +117,7 @@ def start(sweep: Sweep, out: Path, args) -> int:
         for line in limit_notices(sweep.data, splits, whole):
             print(line)
     if not args.resume and earlier:
-        _remove(f"{storage}/{name}")
+        remove(f"{storage}/{name}")
         for path in out.iterdir():  # all but our lock
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
@@ -133,14 +132,6 @@ def check_token_inputs(sweep: Sweep, train) -> None:
     from zs_core.train import beta_targets
 
     beta_targets(build_config(sweep.fixed, sweep.source), train)
-
-
-def tune_location(sweep: Sweep, out: Path) -> tuple[str, str]:
-    """(storage_path, experiment name) of Tune's result tree."""
-    if not sweep.tune.storage_path:
-        return str(out.resolve()), "tune"
-    path = sweep.tune.storage_path
-    return (path if "://" in path else str(Path(path).expanduser().resolve())), sweep.name
 
 
 def check_resumable(sweep: Sweep, out: Path, storage: str, name: str) -> None:
@@ -168,7 +159,7 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> int:
 
     from sweep.leaderboard import FINISHED
     from sweep.progress import TrialProgress, quiet_terminal, start_board
-    from sweep.results import leaderboard_rows, select_kept
+    from sweep.results import leaderboard_rows, select_kept, write_results
     from sweep.trial import train_trial
     from zs_core.evaluation import random_baseline
 
@@ -288,61 +279,6 @@ def evaluate_kept(kept: list[dict], splits, resources: dict) -> None:
         results = [evaluate_on_test(checkpoint, splits, threshold) for checkpoint, threshold in jobs]
     for row, metrics in zip(kept, results):
         row.update(metrics)
-
-
-def write_results(rows: list[dict], sweep: Sweep, out: Path, command: str, quiet: bool = False) -> None:
-    import pandas as pd
-
-    from sweep.leaderboard import as_text, by_config, rule_summary, top_table, typed, write_parquet
-    from sweep.results import rule_table
-
-    stamp = provenance(command, sweep.data, SPLITS)
-    curves = [r.curve for r in rows if getattr(r, "curve", None) is not None]
-    frame = typed(pd.DataFrame([{**row, **stamp} for row in rows]))
-    write_parquet(frame, out / "leaderboard.parquet")
-    write_parquet(by_config(frame), out / "leaderboard_by_config.parquet")
-    if curves:
-        write_parquet(pd.concat(curves, ignore_index=True), out / "curves.parquet")
-    picks = rule_table(rows, sweep, stamp)
-    if not picks.empty:
-        write_parquet(picks, out / "rules.parquet")
-    shown = ["trial_id", "status", "seed", *sweep.search, "best_epoch", sweep.tune.metric, on_dev(TOK_MAP),
-             on_dev(TOK_CAL_F1), on_test(TOK_F1), on_test(TOK_CAL_F1), on_test(TOK_MAP)]
-    trials = frame[frame["trial_id"] != "random"]
-    counts = ", ".join(f"{n} {status}" for status, n in trials["status"].value_counts().items())
-    print(f"\nTop 10 by {sweep.tune.metric} ({sweep.tune.mode}) of {len(trials)} trials ({counts}):")
-    print(top_table(frame, sweep.tune.metric, sweep.tune.mode, shown))
-    if quiet:
-        return
-    if not picks.empty:
-        print("\nWhat each selection rule picks (test, mean over finished trials; oracle_* use token labels):")
-        print(as_text(rule_summary(picks)))
-    print(f"\nwrote {out / 'leaderboard.parquet'} ({len(frame)} rows) and {out / 'leaderboard_by_config.parquet'}")
-
-
-def _filesystem(uri: str):
-    """(pyarrow filesystem, path) for a local folder or a storage URI (s3://, gs://, file://, ...)."""
-    from pyarrow import ArrowException
-    from pyarrow.fs import FileSystem
-
-    try:
-        return FileSystem.from_uri(uri)
-    except (ArrowException, ValueError, OSError) as err:
-        reason = error_line(err)
-        raise InputError(f"tune.storage_path: cannot open {uri!r} ({reason}); expected a folder or a URI "
-                         f"pyarrow can open, e.g. s3://bucket/sweeps") from None
-
-
-def _exists(uri: str) -> bool:
-    from pyarrow.fs import FileType
-
-    fs, path = _filesystem(uri)
-    return fs.get_file_info(path).type != FileType.NotFound
-
-
-def _remove(uri: str) -> None:
-    fs, path = _filesystem(uri)
-    fs.delete_dir(path)
 
 
 if __name__ == "__main__":

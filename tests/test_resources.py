@@ -1,7 +1,7 @@
-"""sweep.common.plan_resources: what one trial gets on fake Ray node tables (as ray.nodes() gives them: floats,
+"""sweep.resources.plan_resources: what one trial gets on fake Ray node tables (as ray.nodes() gives them: floats,
 plus memory and node: entries), and the notices printed: whole GPUs, GPU fractions packed on one GPU, CPU-only
 and mixed clusters, requests no node can hold."""
-from sweep.common import plan_resources
+from sweep.resources import plan_resources
 
 
 def node(cpu: float, gpu: float = 0.0, ip: str = "10.0.0.1") -> dict:

@@ -14,8 +14,9 @@ from sweep.common import DATA_ROOT_ENV, Parser, add_data_args, data_config_from_
 from sweep.seed_conf import conf_dataset
 from sweep.space import load_sweep
 from zs_core.config import DataConfig
-from zs_core.data import load_splits, positive_labels, split_files
+from zs_core.data import load_splits
 from zs_core.errors import InputError
+from zs_core.layouts import positive_labels, split_files
 from zs_core.provenance import data_provenance, short_sha256
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ import numpy as np
 
 from zs_core.config import SPLITS, DataConfig
 from zs_core.errors import InputError
-from zs_core.layouts import SEED_LAYOUTS, SplitFiles, folder_split_files, seed_split_files, wnut16_path
+from zs_core.layouts import SplitFiles, positive_labels, split_files, wnut16_path
 
 # wnut16: 2,394 tweets shuffled by default_rng(16), then 80/10/10 (floored); tests pin these sizes.
 WNUT16_SEED = 16
@@ -281,22 +281,6 @@ def load_splits(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = SPLI
             ("data.limit.train", "first")
         raise InputError(f"{key}: no positive sentence among the {which} {len(out['train'])} train sentences")
     return out
-
-
-def split_files(data_cfg: DataConfig, split: str) -> SplitFiles:
-    """The files a split is read from (wnut16's three splits share one file and have no sentence file)."""
-    if data_cfg.seed_dataset is not None:
-        return seed_split_files(data_cfg.seed_dataset, data_cfg.root, split)
-    if data_cfg.dir is not None:
-        return folder_split_files(data_cfg.dir, split)
-    return SplitFiles(wnut16_path(), None)
-
-
-def positive_labels(data_cfg: DataConfig) -> tuple[str, ...]:
-    """The labels that count as positive (a seed dataset's own one; () for numeric labels and wnut16)."""
-    if data_cfg.seed_dataset is not None:
-        return (SEED_LAYOUTS[data_cfg.seed_dataset].positive,)
-    return tuple(data_cfg.positive_labels)
 
 
 def sample(sentences: list[Sentence], n: int | None) -> list[Sentence]:

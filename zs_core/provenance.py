@@ -7,7 +7,8 @@ import math
 import os
 
 from zs_core.config import SPLITS, DataConfig
-from zs_core.data import Sentence, positive_labels, split_files
+from zs_core.data import Sentence
+from zs_core.layouts import positive_labels, split_files
 
 SKEW = 0.10  # a limit whose share of positive sentences is this far from its whole split's (and further than
 #              3 standard errors of a random cut of its size: no notice by chance on a small limit) is noticed
