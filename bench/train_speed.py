@@ -28,6 +28,7 @@ from zs_core.config import DataConfig, build_config  # noqa: E402
 from zs_core.data import load_splits  # noqa: E402
 from zs_core.encoders import load_tokenizer  # noqa: E402
 from zs_core.model import build_model  # noqa: E402
+from zs_core.protocol import SENTENCES_PER_S
 from zs_core.train import make_optimizer  # noqa: E402
 
 FCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "fce"
@@ -87,7 +88,7 @@ def progress_cost(splits, tokenizer, cfg, repeats: int) -> None:
         for way in ("off", "on"):
             on_step = poster(board, "bench") if way == "on" else None
             model = build_model(cfg.model, seed=0)
-            speeds[way] += [m["train/sentences_per_s"] for m in train(cfg, model, tokenizer, splits,
+            speeds[way] += [m[SENTENCES_PER_S] for m in train(cfg, model, tokenizer, splits,
                                                                       on_step=on_step)]
     posts = ray.get(board.snapshot.remote()).get("bench", {}).get("step")
     ray.shutdown()

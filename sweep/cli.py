@@ -20,6 +20,7 @@ COMMANDS = {"run": "sweep.run", "heads": "sweep.heads", "predict": "sweep.predic
 
 
 def main(argv: list[str] | None = None) -> int:
+    common.FROM_SHELL = argv is None  # the console command, not a call: end at once when interrupted
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())

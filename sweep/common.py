@@ -20,6 +20,7 @@ from zs_core.layouts import SEED_DATASET_NAMES
 from zs_core.protocol import PROTOCOL_VERSION
 from zs_core.provenance import data_provenance
 
+FROM_SHELL = False  # set by the zs-sweep console command (sweep.cli), whose commands get their argv as a list
 EXIT_BAD_INPUT = 2
 # how a command is named in its usage line: "python -m sweep.run", or "zs-sweep run" when started through
 # the zs-sweep console script (sweep.cli sets it)
@@ -46,7 +47,7 @@ def cli(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None],
             return EXIT_BAD_INPUT
         except Interrupted as stop:
             print(f"interrupted: {stop}", file=sys.stderr)
-            if argv is None:  # a command line, not a call: end now, as Ray's exit hook would wait a minute for
+            if argv is None or FROM_SHELL:  # a command line, not a call: end now, as Ray's exit hook would wait for
                 sys.stdout.flush()  # a GCS that a SIGTERM to the process group has stopped
                 sys.stderr.flush()
                 os._exit(stop.code)

@@ -138,7 +138,7 @@ def model_rows(path: str, name: str, data: dict[str, list[Sentence]], split: str
         dev_words = model_scores(model, items["dev"], tokenizer, batch_size, device_name).words
         words = model_scores(model, items[split], tokenizer, batch_size, device_name).words
         rows += list_rows(model_method(cfg.model), golds[split], words, dev=(golds["dev"], dev_words),
-                          fixed=cfg.eval.importance_threshold)
+                          fixed=cfg.eval.importance_threshold, top_k=cfg.eval.top_count)
     rows += list_rows(RANDOM, golds[split], random_scores(data[split])[1],
                       dev=(golds["dev"], random_scores(data["dev"])[1]))
     return [{"model": name, "split": split, **row} for row in rows]

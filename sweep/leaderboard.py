@@ -82,7 +82,9 @@ def as_text(frame: pd.DataFrame) -> str:
 
 def rule_summary(picks: pd.DataFrame) -> pd.DataFrame:
     """Per method and rule (rules.parquet): how many trials, the mean epoch picked, and the mean test token F1
-    (fixed and dev-calibrated) and MAP of the evaluations the rule picks."""
+    (fixed and dev-calibrated) and MAP of the evaluations the rule picks; ``n`` counts the trials with test numbers
+    (a trial ASHA stopped has none for the last-evaluation rule: compare rules with the fifo scheduler)."""
     shown = [c for c in ("epoch", on_test(TOK_F1), on_test(TOK_CAL_F1), on_test(TOK_MAP)) if c in picks]
     grouped = picks.groupby(["method", "rule", "oracle"], sort=False)
-    return grouped[shown].mean().assign(n=grouped.size()).reset_index()
+    counted = grouped[on_test(TOK_F1)].count() if on_test(TOK_F1) in picks else grouped.size()
+    return grouped[shown].mean().assign(n=counted).reset_index()

@@ -29,7 +29,8 @@ def read_text(path: str) -> list[Sentence]:
         raise InputError(f"--text {path}: no such file") from None
     except UnicodeDecodeError:
         raise InputError(f"--text {path}: not UTF-8 text") from None
-    sentences = [Sentence(tuple(line.split()), None) for line in text.splitlines() if line.strip()]
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # splitlines() would also split at U+2028
+    sentences = [Sentence(tuple(line.split()), None) for line in lines if line.strip()]
     if not sentences:
         raise InputError(f"--text {path}: no sentence in it (one sentence per line)")
     return sentences

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ray import tune
 
 from sweep.text import number_text
+from zs_core.protocol import TRAIN_LOSS
 
 POST_SECONDS = 2.0  # a trial posts its step at most this often
 LIVE_SECONDS = 1.0  # a terminal's block of running trials is redrawn this often
@@ -170,7 +171,7 @@ class TrialProgress(tune.Callback):
         steps = (view.latest or {}).get("steps")
         step = f" (step {result.get('step')}{'/' + str(steps) if steps else ''})"
         self._event(f"{view.label} epoch {epoch_text(result['epoch'])}{step}: loss "
-                    f"{number_text(result.get('train/loss', math.nan))}, {self.metric} {number_text(value)} "
+                    f"{number_text(result.get(TRAIN_LOSS, math.nan))}, {self.metric} {number_text(value)} "
                     f"(best {number_text(view.best)}), {duration(time.monotonic() - view.started)}")
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:

@@ -10,11 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from sweep.heatmap import pyplot
-from zs_core.protocol import DEV, LOSS, SENT_F1, TOK_F1, TOK_MAP, WORDS_SENT_F1, on_dev
+from zs_core.protocol import DEV, LOSS, SENT_F1, TOK_F1, TOK_MAP, TRAIN_LOSS, WORDS_SENT_F1, on_dev
 
 TOP_CURVES = 5
-
-
 def png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
@@ -46,7 +44,7 @@ def curves_uri(curves: pd.DataFrame, trial_ids: list[str], metric: str, baseline
     if not shown or "epoch" not in curves:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
-    panels = ((axes[0], metric, f"dev: {metric}"), (axes[1], "train/loss", "train loss"))
+    panels = ((axes[0], metric, f"dev: {metric}"), (axes[1], TRAIN_LOSS, "train loss"))
     for trial_id in shown:
         part = curves[curves["trial_id"] == trial_id].sort_values("epoch")
         seed = part["seed"].iloc[0] if "seed" in part else None
@@ -85,7 +83,7 @@ def rules_figure(runs: list[tuple[str, pd.DataFrame, pd.DataFrame | None]]):
             right = ax.twinx()
             right.plot(mean.index, mean[on_dev(LOSS)], color="grey", linewidth=0.8)
             right.set_ylabel("dev loss (grey)")
-        zero_shot = [] if picks is None else [r for r in dict.fromkeys(picks["rule"]) if not r.startswith("oracle")]
+        zero_shot = [] if picks is None else list(dict.fromkeys(picks[~picks["oracle"].astype(bool)]["rule"]))
         for i, rule in enumerate(zero_shot):
             steps = picks[picks["rule"] == rule]["step"]
             ys = [mean[on_dev(TOK_F1)].get(s, float("nan")) if on_dev(TOK_F1) in mean else 0.0 for s in steps]

@@ -12,7 +12,19 @@ from sweep.trial import BEST_AT, trial_config
 from zs_core.checkpoint import STATE_FILE
 from zs_core.config import build_config
 from zs_core.errors import error_line
-from zs_core.protocol import DEV, TEST, TRAIN, model_method, pick, rank_key, rules_for, selection_rule
+from zs_core.protocol import (
+    DEV,
+    EPOCH,
+    SECONDS,
+    STEP,
+    TEST,
+    TRAIN,
+    model_method,
+    pick,
+    rank_key,
+    rules_for,
+    selection_rule,
+)
 
 
 class TrialResult(dict):
@@ -50,7 +62,7 @@ def leaderboard_rows(grid, sweep: Sweep) -> list[TrialResult]:
             row["checkpoint"] = checkpoint_uri(row.checkpoint)
         if not curve.empty:
             keep = [c for c in curve.columns if c.startswith((DEV, TEST, TRAIN))
-                    or c in ("epoch", "step", "seconds")]
+                    or c in (EPOCH, STEP, SECONDS)]
             row.curve = curve[keep].assign(trial_id=trial_id, seed=config["seed"])
             row.picks = rule_picks(row.curve, method, sweep.tune.rules)
         rows.append(row)

@@ -161,7 +161,7 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> int:
     from sweep.progress import TrialProgress, quiet_terminal, start_board
     from sweep.results import leaderboard_rows, select_kept, write_results
     from sweep.trial import train_trial
-    from zs_core.evaluation import random_baseline
+    from zs_core.evaluation import labelled, random_baseline
 
     quiet_terminal()
     url = start_ray(args.address, args.dashboard_host, args.num_cpus)
@@ -198,7 +198,8 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> int:
     try:
         rows = leaderboard_rows(grid, sweep)
         kept = select_kept(rows, sweep.tune)
-        evaluate_kept(kept, splits, resources)
+        if labelled(splits["test"]):  # a test file without labels: no test/* columns
+            evaluate_kept(kept, splits, resources)
         cfg = build_config(sweep.fixed, sweep.source)
         rows.append({"trial_id": "random", "method": RANDOM, "status": "TERMINATED",
                      **random_baseline(splits, cfg.eval.importance_threshold, cfg.eval.top_count)})

@@ -92,10 +92,11 @@ class Sweep:
                 "tune": tune}
 
     def max_epochs(self) -> int:
-        """The most epochs any trial can run (num_train_epochs may itself be searched)."""
+        """The most epochs any trial can run: num_train_epochs may itself be searched, and a searched
+        is_seq_class false brings the ceiling's default epochs."""
         spec = self.search.get("num_train_epochs")
         if not spec:
-            return build_config(self.fixed, self.source).train.num_train_epochs
+            return max(cfg.train.num_train_epochs for cfg in method_configs(self))
         (dist, args), = spec.items()
         return max(args) if dist in ("choice", "grid") else int(args[1]) - (dist == "randint")
 
@@ -202,10 +203,14 @@ def to_tune_space(search: dict[str, dict[str, Any]], grid: bool = False) -> dict
 def reported_metrics(sweep: Sweep) -> list[str]:
     """The metrics every trial of this sweep reports at each dev evaluation: zs_core.protocol.selectable over
     the methods its configurations can have (every combination of the searched keys that decide a method)."""
+    return selectable(sorted({model_method(cfg.model) for cfg in method_configs(sweep)}))
+
+
+def method_configs(sweep: Sweep) -> list:
+    """The config of every combination of the searched keys that decide a trial's method (the others fixed)."""
     searched = {k: next(iter(spec.values())) for k, spec in sweep.search.items() if k in DECIDE_METHOD}
-    methods = {model_method(build_config({**sweep.fixed, **dict(zip(searched, combo))}, sweep.source).model)
-               for combo in itertools.product(*searched.values())}
-    return selectable(sorted(methods))
+    return [build_config({**sweep.fixed, **dict(zip(searched, combo))}, sweep.source)
+            for combo in itertools.product(*searched.values())]
 
 
 def smoke(sweep: Sweep) -> Sweep:

@@ -177,3 +177,9 @@ def test_random_baseline():
     assert all(k.startswith(("dev/", "test/")) for k in out)
     assert random_baseline(splits).keys() == out.keys()
     assert all(v == random_baseline(splits)[k] or (math.isnan(v) and k.endswith("/loss")) for k, v in out.items())
+
+
+def test_the_random_floor_of_an_unlabelled_test_split_has_no_test_columns():
+    splits = {"dev": [sent(["a", "b"], [1, 0]), sent(["c"], [0])], "test": [sent(["a", "b"])]}
+    out = random_baseline(splits)
+    assert out and all(k.startswith("dev/") for k in out)

@@ -237,3 +237,11 @@ def test_every_reader_answers_malformed_input_with_one_line(tmp_path, mutation):
         path = tmp_path / f"case{i}.txt"
         path.write_bytes(_mutate(good, kind, at, byte))
         _answers(read, path)
+
+
+def test_yaml_merge_keys_read_as_safe_load_reads_them_and_a_list_as_a_key_is_one_line(tmp_path):
+    from sweep.yamlfile import load_yaml
+
+    assert load_yaml("base: &b {x: 1, y: 2}\nmine:\n  <<: *b\n  y: 3\n", "m.yaml")["mine"] == {"x": 1, "y": 3}
+    with pytest.raises(InputError, match=r"^k\.yaml:1: not valid YAML \(a key must be text or a number"):
+        load_yaml("? [a, b]\n: 1\n", "k.yaml")

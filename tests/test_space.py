@@ -212,3 +212,8 @@ def test_bad_input_as_a_real_process_exits_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "unknown distribution" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_searched_ceiling_brings_its_epochs_to_the_scheduler(tmp_path):
+    doc = with_(fixed={"model_name": "tiny-random"}, search={"is_seq_class": {"choice": [True, False]}})
+    assert load_sweep(write(tmp_path, doc)).max_epochs() == 20  # CEILING_DEFAULTS, not the zero-shot 3

@@ -61,3 +61,13 @@ def test_a_state_round_trips_through_weights_only_load():
     loaded = TrainState(**torch.load(buffer, weights_only=True)["state"])
     assert (loaded.step, loaded.epoch, loaded.batch) == (3, 1, 0)  # 3 batches an epoch: epoch 1 starts next
     assert torch.equal(loaded.rng["torch"], state.rng["torch"]) and loaded.scheduler == state.scheduler
+
+
+def test_a_run_resumed_at_its_last_evaluation_ends_there(tmp_path):
+    cfg = build_config({**BASE, "num_train_epochs": 1}, "resume")
+    splits = load_splits(DataConfig(limit={"train": 16, "dev": 8, "test": 8}))
+    tokenizer, model, state = load_tokenizer("tiny-random"), build_model(cfg.model, 1), TrainState()
+    assert len(list(train(cfg, model, tokenizer, splits, state=state))) == 1
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert list(train(cfg, model, tokenizer, splits, state=state)) == []  # nothing trained past the end
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

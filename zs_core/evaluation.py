@@ -142,16 +142,24 @@ def split_metrics(method: str, sentences: Sequence, probs: Sequence[float], word
 
 
 def random_baseline(splits: dict[str, Sequence], threshold: float = 0.5, top_k: int = 0) -> dict[str, float]:
-    """The random floor's dev/* and test/* columns (``random_scores``); test at dev's calibrated threshold."""
+    """The random floor's dev/* and test/* columns (``random_scores``); test at dev's calibrated threshold; a split
+    without labels (a test file with no label column) has no columns."""
     out: dict[str, float] = {}
     calibrated = None
     for prefix, name in ((on_dev(""), "dev"), (on_test(""), "test")):
+        if not labelled(splits[name]):
+            continue
         probs, words = random_scores(splits[name])
         metrics = split_metrics(RANDOM, splits[name], probs, words, threshold, top_k, dev_threshold=calibrated,
                                 calibrate=name == "dev")
         calibrated = metrics.get(TOK_CAL_THRESHOLD)
         out.update({prefix + k: v for k, v in metrics.items()})
     return out
+
+
+def labelled(sentences: Sequence) -> bool:
+    """Can this split be scored: does it hold sentences, each with its labels?"""
+    return bool(sentences) and all(s.labels is not None for s in sentences)
 
 
 def random_scores(sentences: Sequence) -> tuple[list[float], list[list[float]]]:

@@ -14,6 +14,7 @@ from transformers import PreTrainedModel
 from zs_core.batching import NO_WORD, first_piece_mask
 from zs_core.config import ModelConfig
 from zs_core.encoders import freeze_layers, load_encoder
+from zs_core.protocol import MAX_POOL, model_method
 
 ACTIVATIONS = {"soft": torch.sigmoid, "sharp": torch.exp, "linear": lambda x: x}
 
@@ -104,7 +105,7 @@ class ZeroShotClassifier(nn.Module):
         n_out = 2 if cfg.sentence_loss == "ce2" else 1
         if not cfg.is_seq_class:
             self.head = TokenHead(hidden, cfg.hid_to_attn_dropout)
-        elif cfg.soft_attention and cfg.zero_shot_head == "max_pool":
+        elif model_method(cfg) == MAX_POOL:
             self.head = MaxPoolHead(hidden, cfg.attention_evidence_size, cfg.hid_to_attn_dropout, cfg.max_pool_reduce)
         elif cfg.soft_attention:
             self.head = SoftAttentionHead(hidden, cfg.attention_evidence_size, cfg.final_hidden_layer_size,
@@ -123,7 +124,7 @@ class ZeroShotClassifier(nn.Module):
         scored = batch["word_index"] != NO_WORD                            # [B, T] real word pieces only
         if not self.cfg.is_seq_class:
             return self.token_forward(hidden, batch, labels)
-        max_pool = self.cfg.soft_attention and self.cfg.zero_shot_head == "max_pool"
+        max_pool = model_method(self.cfg) == MAX_POOL
         attended = scored | end_tokens(batch["attention_mask"], scored) \
             if self.cfg.attend_sep and not max_pool else scored              # max_pool: word pieces only
         out, a = self.head(hidden, attended)                               # [B, n_out], [B, T]

@@ -59,7 +59,9 @@ TOK_F1, TOK_MAP, TOK_CAL_F1, TOK_CAL_THRESHOLD = "tok_f1", "tok_map", "tok_cal_f
 LOSS = "loss"  # the training objective on the split (sentence loss and the head's terms)
 N_SENTENCES, TRUNCATED = "n_sentences", "truncated_words"
 DEFAULT_METRIC = DEV + SENT_F1  # a sweep's tune.metric when none is given: the paper's rule
-TRAIN_KEYS = ("epoch", "step", TRAIN + "loss", TRAIN + "sentences_per_s", "seconds")  # every report
+EPOCH, STEP, SECONDS = "epoch", "step", "seconds"  # where an evaluation stands, and the seconds since the last
+TRAIN_LOSS, SENTENCES_PER_S = TRAIN + "loss", TRAIN + "sentences_per_s"
+TRAIN_KEYS = (EPOCH, STEP, TRAIN_LOSS, SENTENCES_PER_S)  # every report; selectable (not the seconds: a timing)
 
 
 def sent(metric: str) -> str:
@@ -124,7 +126,7 @@ RULES = (
     Rule("words_sent_f1", on_dev(WORDS_SENT_F1), "max", (on_dev(LOSS), "min"), False,
          "dev sentence F1 of the word scores' own decision (a word >= the threshold)"),
     Rule("loss", on_dev(LOSS), "min", (on_dev(SENT_F1), "max"), False, "the dev value of the training objective"),
-    Rule("last", "step", "max", None, False, "the last evaluation"),
+    Rule("last", STEP, "max", None, False, "the last evaluation"),
     Rule("oracle_tok_f1", on_dev(TOK_F1), "max", (on_dev(TOK_MAP), "max"), True,
          "ORACLE: dev token F1 at the fixed threshold (uses token labels)"),
     Rule("oracle_tok_map", on_dev(TOK_MAP), "max", (on_dev(TOK_F1), "max"), True,

@@ -13,9 +13,23 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from zs_core.batching import Encoded, batches, encode, mask_words
 from zs_core.config import RunConfig
 from zs_core.data import Sentence
-from zs_core.evaluation import split_metrics
+from zs_core.evaluation import labelled, split_metrics
 from zs_core.predictions import token_targets
-from zs_core.protocol import TOK_CAL_THRESHOLD, TRAIN, TRUNCATED, Rule, better, model_method, on_dev, on_test
+from zs_core.protocol import (
+    EPOCH,
+    SECONDS,
+    SENTENCES_PER_S,
+    STEP,
+    TOK_CAL_THRESHOLD,
+    TRAIN,
+    TRAIN_LOSS,
+    TRUNCATED,
+    Rule,
+    better,
+    model_method,
+    on_dev,
+    on_test,
+)
 from zs_core.scores import model_scores
 from zs_core.state import TrainState
 
@@ -99,7 +113,7 @@ def train(
     train_items, truncated = encode(splits["train"], tokenizer, cfg.data.max_seq_length, targets, cfg.data.lowercase)
     items = {}
     rules = [*([select] if select else []), *(r for r in rules if select is None or r.name != select.name)]
-    for name in ("dev", "test") if score_test and rules and _labelled(splits.get("test")) else ("dev",):
+    for name in ("dev", "test") if score_test and rules and labelled(splits.get("test") or []) else ("dev",):
         gold = None if cfg.model.is_seq_class else [list(map(float, s.gold)) for s in splits[name]]  # ceiling's loss
         items[name] = encode(splits[name], tokenizer, cfg.data.max_seq_length, gold, cfg.data.lowercase)
     model.to(device)
@@ -114,10 +128,15 @@ def train(
     state = state if state is not None else TrainState()
     if not cfg.model.is_seq_class and not state.step:
         model.head.pos_weight.fill_(_pos_weight(cfg, targets))
+    if state.step and (state.step == total_steps or (select and tc.early_stopping_patience
+                                                     and state.stale >= tc.early_stopping_patience)):
+        return  # resumed from its last evaluation: the run had ended there
     if state.step:  # resume: the model holds this evaluation's weights already
         optimizer.load_state_dict(state.optimizer)
         scheduler.load_state_dict(state.scheduler)
         rng.inner = state.rng["torch"]
+        if rng.cuda and state.rng.get("cuda") is not None:
+            rng.inner_cuda = state.rng["cuda"]
         mask_rng.set_state(state.rng["mask"])
     step, losses, sentences, start = state.step, [], 0, time.perf_counter()
     loss_sum = 0.0  # sum(losses), kept as it grows for on_step
@@ -154,12 +173,13 @@ def train(
             done = i + 1 == n_batches  # the epoch's last batch: the next run starts the next epoch
             state.step, state.epoch, state.batch = step, epoch + done, 0 if done else i + 1
             state.optimizer, state.scheduler = optimizer.state_dict(), scheduler.state_dict()
-            state.rng = {"torch": rng.inner, "mask": mask_rng.get_state()}
+            state.rng = {"torch": rng.inner, "mask": mask_rng.get_state(),
+                         **({"cuda": rng.inner_cuda} if rng.cuda else {})}
             metrics = {
-                "epoch": step / steps_per_epoch,
-                "step": step,
-                "train/loss": sum(losses) / max(len(losses), 1),
-                "train/sentences_per_s": sentences / train_seconds,
+                EPOCH: step / steps_per_epoch,
+                STEP: step,
+                TRAIN_LOSS: sum(losses) / max(len(losses), 1),
+                SENTENCES_PER_S: sentences / train_seconds,
                 TRAIN + TRUNCATED: truncated,
                 **{on_dev(k): v for k, v in
                    evaluate(model, items["dev"][0], splits["dev"], tokenizer, cfg, device).items()},
@@ -175,7 +195,7 @@ def train(
                 scored = evaluate(model, items["test"][0], splits["test"], tokenizer, cfg, device,
                                   metrics.get(on_dev(TOK_CAL_THRESHOLD)), calibrate=False)
                 metrics.update({on_test(k): v for k, v in scored.items()}, **{on_test(TRUNCATED): items["test"][1]})
-            metrics["seconds"] = time.perf_counter() - start
+            metrics[SECONDS] = time.perf_counter() - start
             yield metrics
             if last:  # the last step, or dev has stopped improving
                 return
@@ -206,10 +226,6 @@ def _pos_weight(cfg: RunConfig, targets: Sequence[Sequence[float]]) -> float:
 def _pick_record(metrics: dict) -> dict:
     """What a rule needs to compare a later evaluation with its pick: the numbers, nothing else."""
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def _labelled(sentences: Sequence[Sentence] | None) -> bool:
-    return bool(sentences) and all(s.labels is not None for s in sentences)
 
 
 def warmup_steps(tc, n_sentences: int, total_steps: int) -> int:
