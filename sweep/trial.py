@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import posixpath
+import sys
 import tempfile
 from typing import Any
 
@@ -11,10 +13,11 @@ import torch
 
 from sweep.common import quiet_libraries
 from zs_core.batching import encode
-from zs_core.checkpoint import load_checkpoint, load_train_state, save_checkpoint
+from zs_core.checkpoint import STATE_FILE, load_checkpoint, load_train_state, save_checkpoint
 from zs_core.config import build_config
 from zs_core.data import Sentence
 from zs_core.encoders import load_tokenizer, pick_device
+from zs_core.errors import InputError, error_line
 from zs_core.model import build_model
 from zs_core.protocol import RULE_NAMES, TRUNCATED, model_method, on_test, rules_for, selection_rule
 from zs_core.state import TrainState
@@ -88,15 +91,49 @@ def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed
 
 
 def resume_point(checkpoint) -> tuple[Any, TrainState]:
-    """(model with the checkpoint's weights, its TrainState), or (None, a fresh state)."""
+    """(model with the latest whole checkpoint's weights, its TrainState), or (None, a fresh state).
+
+    Tune names the checkpoint its last saved state knew. A driver killed while Tune deleted that one (it deletes
+    the previous latest once the next is logged) leaves it part-deleted; the trial then goes on from the next
+    whole one in its folder (logged already), else from an earlier whole one, else from the start.
+    """
     if checkpoint is None:
         return None, TrainState()
-    with checkpoint.as_directory() as folder:
-        state = load_train_state(folder)
-        if state is None:
-            return None, TrainState()
-        model, _, _ = load_checkpoint(folder)
-    return model, state
+    for candidate in resume_candidates(checkpoint):
+        try:
+            with candidate.as_directory() as folder:
+                state = load_train_state(folder)
+                if state is None:
+                    raise InputError(f"no {STATE_FILE}")
+                model, _, _ = load_checkpoint(folder)
+                return model, state
+        except Exception as err:  # noqa: BLE001 - whatever stops it loading, it is not a whole checkpoint
+            print(f"{candidate.path}: not a whole checkpoint to go on from ({error_line(err)})", file=sys.stderr)
+    return None, TrainState()
+
+
+def resume_candidates(checkpoint) -> list:
+    """Tune's named checkpoint, then its trial's newer checkpoints (oldest first), then its older ones."""
+    import pyarrow.fs
+    from ray import tune
+
+    parent, name = posixpath.split(checkpoint.path.rstrip("/"))
+    try:
+        found = checkpoint.filesystem.get_file_info(pyarrow.fs.FileSelector(parent))
+    except OSError:
+        found = []
+    named = checkpoint_index(name)
+    others = sorted((checkpoint_index(info.base_name), info.path) for info in found
+                    if info.type == pyarrow.fs.FileType.Directory and info.base_name != name
+                    and checkpoint_index(info.base_name) >= 0)
+    order = [path for i, path in others if i > named] + [path for i, path in reversed(others) if i < named]
+    return [checkpoint] + [tune.Checkpoint(path=path, filesystem=checkpoint.filesystem) for path in order]
+
+
+def checkpoint_index(name: str) -> int:
+    """checkpoint_000006 -> 6; -1 for any other name."""
+    prefix, _, number = name.partition("_")
+    return int(number) if prefix == "checkpoint" and number.isdigit() else -1
 
 
 def evaluate_on_test(checkpoint, splits: dict[str, list[Sentence]], threshold: float | None) -> dict[str, float]:

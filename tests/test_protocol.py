@@ -41,7 +41,7 @@ def test_selectable_metrics_come_from_the_split_keys():
     soft, plain = set(selectable([SOFT_ATTENTION])), set(selectable([SOFT_ATTENTION, CLASSIFIER]))
     assert {"dev/tok_f1", "dev/tok_map", "dev/tok_cal_f1", "dev/words_sent_f1", "dev/loss", "step"} <= soft
     assert "dev/tok_f1" not in plain and {"dev/sent_f1", "dev/loss", "epoch"} <= plain
-    assert soft == {"epoch", "step", "train/loss", "train/sentences_per_s", "seconds"} | \
+    assert soft == {"epoch", "step", "train/loss", "train/sentences_per_s"} | \
         {f"dev/{k}" for k in split_keys(SOFT_ATTENTION)}
     assert selectable([SUPERVISED]) == selectable([MAX_POOL]) == selectable([SOFT_ATTENTION])
 

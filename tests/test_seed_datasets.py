@@ -16,7 +16,6 @@ from sweep.space import load_sweep
 from zs_core.config import DataConfig
 from zs_core.data import load_splits
 from zs_core.errors import InputError
-from zs_core.layouts import positive_labels, split_files
 from zs_core.provenance import data_provenance, short_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,9 +103,9 @@ def test_each_seed_dataset_by_name(seed_root, name, inner):
     root = seed_root / "data" if inner else seed_root
     cfg = seed_cfg(name, root)
     assert observed(load_splits(cfg)) == {s: expected(name, s) for s in FLAT}
-    assert positive_labels(cfg) == (SEED[name][2],)
+    assert cfg.positive() == (SEED[name][2],)
     mode = "train" if name == "bea19" else "dev"
-    files = split_files(cfg, "dev")
+    files = cfg.split_files("dev")
     assert (files.tokens, files.sentences) == tuple(str(seed_root / "data" / p.replace("{mode}", mode))
                                                     for p in SEED[name][:2])
     prov = data_provenance(cfg)

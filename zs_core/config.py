@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
 from zs_core.errors import InputError, shown
-from zs_core.layouts import SeedDataset
+from zs_core.layouts import SEED_LAYOUTS, SeedDataset, SplitFiles, folder_split_files, seed_split_files, wnut16_path
 
 BUILTIN_ENCODERS = ("minilm", "tiny-random")  # see zs_core.encoders
 Split = Literal["train", "dev", "test"]
@@ -70,6 +70,20 @@ class DataConfig(Stage):
                                                      for x in labels):
             values = {**values, "positive_labels": tuple(str(x) for x in labels)}
         return {**values, "dataset": "wnut16"} if dataset is None and folder is None and seed is None else values
+
+    def split_files(self, split: str) -> SplitFiles:
+        """The files a split is read from (wnut16's three splits share one file and have no sentence file)."""
+        if self.seed_dataset is not None:
+            return seed_split_files(self.seed_dataset, self.root, split)
+        if self.dir is not None:
+            return folder_split_files(self.dir, split)
+        return SplitFiles(wnut16_path(), None)
+
+    def positive(self) -> tuple[str, ...]:
+        """The labels that count as positive (a seed dataset's own one; () for numeric labels and wnut16)."""
+        if self.seed_dataset is not None:
+            return (SEED_LAYOUTS[self.seed_dataset].positive,)
+        return tuple(self.positive_labels)
 
 
 class ModelConfig(Stage):

@@ -21,7 +21,7 @@ import numpy as np
 
 from zs_core.config import SPLITS, DataConfig
 from zs_core.errors import InputError
-from zs_core.layouts import SplitFiles, positive_labels, split_files, wnut16_path
+from zs_core.layouts import SplitFiles, wnut16_path
 
 # wnut16: 2,394 tweets shuffled by default_rng(16), then 80/10/10 (floored); tests pin these sizes.
 WNUT16_SEED = 16
@@ -197,8 +197,8 @@ def _load_files(data_cfg: DataConfig) -> dict[str, list[Sentence]]:
     if data_cfg.dir is not None and not os.path.isdir(data_cfg.dir):
         what = "is not a folder" if os.path.exists(data_cfg.dir) else "data directory not found"
         raise InputError(f"{data_cfg.dir}: {what} (expected a folder holding train.tsv, dev.tsv and test.tsv)")
-    pos = positive_labels(data_cfg)
-    files = {s: split_files(data_cfg, s) for s in SPLITS}
+    pos = data_cfg.positive()
+    files = {s: data_cfg.split_files(s) for s in SPLITS}
     raws = {s: _carved(_parse(f.tokens, True if s != "test" else None), f) for s, f in files.items()}
     data = {s: _sentences(raw, pos) for s, raw in raws.items()}
     train = raws["train"]

@@ -17,9 +17,6 @@ from typing import Literal
 
 from zs_core.errors import InputError
 
-if typing.TYPE_CHECKING:
-    from zs_core.config import DataConfig
-
 SeedDataset = Literal["fce_v1", "conll10", "sst2_pos", "sst2_neg", "semeval_2013_twitter_pos",
                       "semeval_2013_twitter_neg", "bea19"]
 SEED_DATASET_NAMES = typing.get_args(SeedDataset)
@@ -120,19 +117,3 @@ def folder_split_files(folder: str, split: str) -> SplitFiles:
     """A data folder's ``{split}.tsv`` and, when present, ``{split}.sentences.tsv``."""
     sentences = os.path.join(folder, split + SENTENCES_SUFFIX)
     return SplitFiles(os.path.join(folder, f"{split}.tsv"), sentences if os.path.isfile(sentences) else None)
-
-
-def split_files(data_cfg: DataConfig, split: str) -> SplitFiles:
-    """The files a split is read from (wnut16's three splits share one file and have no sentence file)."""
-    if data_cfg.seed_dataset is not None:
-        return seed_split_files(data_cfg.seed_dataset, data_cfg.root, split)
-    if data_cfg.dir is not None:
-        return folder_split_files(data_cfg.dir, split)
-    return SplitFiles(wnut16_path(), None)
-
-
-def positive_labels(data_cfg: DataConfig) -> tuple[str, ...]:
-    """The labels that count as positive (a seed dataset's own one; () for numeric labels and wnut16)."""
-    if data_cfg.seed_dataset is not None:
-        return (SEED_LAYOUTS[data_cfg.seed_dataset].positive,)
-    return tuple(data_cfg.positive_labels)

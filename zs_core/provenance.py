@@ -8,7 +8,6 @@ import os
 
 from zs_core.config import SPLITS, DataConfig
 from zs_core.data import Sentence
-from zs_core.layouts import positive_labels, split_files
 
 SKEW = 0.10  # a limit whose share of positive sentences is this far from its whole split's (and further than
 #              3 standard errors of a random cut of its size: no notice by chance on a small limit) is noticed
@@ -18,9 +17,9 @@ def data_provenance(data_cfg: DataConfig, splits: tuple[str, ...] | list[str] = 
     """Which data a result came from: the named dataset or folder, positive labels, limit and sample, which
     sentence labels (any positive word, or sentence-level files), and the first 12 hex digits of the sha256
     of each split's file (and of its sentence-level file)."""
-    files = {split: split_files(data_cfg, split) for split in splits}
+    files = {split: data_cfg.split_files(split) for split in splits}
     level = {split: f.sentences for split, f in files.items() if f.sentences}
-    out = {"data": data_name(data_cfg), "data_positive_labels": ",".join(positive_labels(data_cfg)),
+    out = {"data": data_name(data_cfg), "data_positive_labels": ",".join(data_cfg.positive()),
            "data_limit": json.dumps(data_cfg.limit or {}, sort_keys=True),
            "data_sample": json.dumps(data_cfg.sample or {}, sort_keys=True),
            "data_sentence_labels": sentence_labels(splits, level)}
