@@ -5,6 +5,7 @@ import argparse
 import datetime as dt
 import functools
 import json
+import logging
 import os
 import shlex
 import signal
@@ -91,7 +92,8 @@ class Parser(argparse.ArgumentParser):
 def quiet_libraries() -> None:
     """No per-file progress bars or load reports from transformers in our output: by its environment variables
     (read when it is imported, here or in a Ray worker, so nothing is imported for it), and directly when it
-    is imported already."""
+    is imported already; no "Checkpoint successfully created" line per report from a Tune trial."""
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:

@@ -21,6 +21,7 @@ from sweep.common import (
     data_config_from_args,
     prog,
     provenance,
+    quiet_libraries,
     start_line,
     start_ray,
 )
@@ -167,6 +168,7 @@ def heads_trial(config: dict, data: dict, split: str, poolings: tuple[str, ...],
     from zs_core.encoders import pick_device
 
     use_trial_threads()
+    quiet_libraries()
     last = [0.0]
 
     def progress(part: str, done: int, total: int) -> None:
@@ -189,8 +191,10 @@ def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...
     import pandas as pd
     from ray import tune
 
+    from sweep.progress import ScanProgress, quiet_terminal
     from sweep.statuses import TrialStatuses
 
+    quiet_terminal()
     url = start_ray(args.address, args.dashboard_host)
     print(start_line(url, output), flush=True)
     resources = fit_resources({"gpu": 1})
@@ -204,7 +208,8 @@ def run_trials(names: dict[str, str], data: dict, args, poolings: tuple[str, ...
         tuner = tune.Tuner(
             tune.with_resources(trainable, resources),
             param_space={"model": tune.grid_search(list(names))},
-            run_config=tune.RunConfig(name="heads", storage_path=storage, callbacks=[TrialStatuses()],
+            run_config=tune.RunConfig(name="heads", storage_path=storage, verbose=0,
+                                      callbacks=[ScanProgress(names), TrialStatuses()],
                                       failure_config=tune.FailureConfig(max_failures=1)),  # e.g. its node was lost
         )
     with graceful_stop() as stop:

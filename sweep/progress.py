@@ -263,3 +263,20 @@ class TrialProgress(tune.Callback):
         sys.stdout.flush()
         screen["drawn"], screen["lines"] = len(lines), lines
 
+
+class ScanProgress(tune.Callback):
+    """sweep.heads' terminal: a plain line per model as its scan goes (every ~10 s) and one as it ends."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = dict(names)
+
+    def __getstate__(self) -> dict:
+        return {"names": self.names}
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        name = self.names.get(trial.config.get("model"), trial.trial_id)
+        if result.get("scanning") == "done":
+            print(f"{name}: {result['heads']} heads scanned, best MAP {result['best_map']:.4f}", flush=True)
+        elif "sentences" in result:
+            print(f"{name}: {result['scanning']}, {result['sentences']}/{result['of']} sentences", flush=True)
+

@@ -1,7 +1,6 @@
 """The Tune trainable (a thin loop around zs_core.train) and the test evaluation of kept checkpoints."""
 from __future__ import annotations
 
-import logging
 import math
 import os
 import posixpath
@@ -60,7 +59,6 @@ def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed
 
     use_trial_threads()
     quiet_libraries()
-    logging.getLogger("ray.train").setLevel(logging.WARNING)  # no "Checkpoint successfully created" per report
     device = pick_device()
     # where it ran: torch's device comes from torch, not from the GPUs Ray granted (gpu_ids)
     node = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": device,

@@ -132,6 +132,9 @@ def test_smoke_test_end_to_end(tmp_path):
                           env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Top 10 heads by MAP" in proc.stdout and "Ray dashboard: http" in proc.stdout
+    # a quiet terminal: the scan's own lines, no Tune table or per-checkpoint line
+    assert "tiny-random: test, 32/32 sentences" in proc.stdout and "tiny-random: 16 heads scanned" in proc.stdout
+    assert "RUNNING" not in proc.stdout and "Checkpoint successfully created" not in proc.stdout + proc.stderr
     frame = pd.read_parquet(out / "heads.parquet")
     for column in ("model", "split", "method", "layer", "head", "pooling", "threshold_kind", "map", "f1",
                    "precision", "recall", "f05", "threshold", "auroc", "corr", "n_sentences", "git_sha", "created_at",
