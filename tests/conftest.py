@@ -184,6 +184,25 @@ def run_sweep():
 AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
 
 
+@pytest.fixture(scope="session")
+def smoke_sweep(tmp_path_factory, run_sweep) -> tuple[str, Path]:
+    """``python -m sweep.run --smoke-test --output OUT`` as the README gives it: (its output, OUT/demo-smoke).
+    Shared by several modules: read it, write elsewhere."""
+    out = tmp_path_factory.mktemp("smoke_sweep")
+    return run_sweep("--smoke-test", "--output", out).stdout, out / "demo-smoke"
+
+
+@pytest.fixture(scope="session")
+def smoke_heads(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """``python -m sweep.heads --smoke-test --output OUT`` as the README gives it: (the process, OUT). Shared:
+    read it, write elsewhere."""
+    out = tmp_path_factory.mktemp("smoke_heads") / "heads"
+    proc = subprocess.run([sys.executable, "-m", "sweep.heads", "--smoke-test", "--output", str(out)], cwd=ROOT,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, out
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     """A function: (head node args, worker node args, ...) -> (a local ``ray.cluster_utils.Cluster``, the set of

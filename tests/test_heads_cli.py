@@ -1,7 +1,5 @@
 """sweep.heads: model resolution, bad input (one line, exit 2, nothing written, Ray never started), any
 encoder architecture, a checkpoint's soft-attention row, and the --smoke-test command end to end."""
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -125,12 +123,8 @@ def test_roberta_folder_layers_and_heads_come_from_its_config(tmp_path, tokenize
 
 
 @pytest.mark.slow
-def test_smoke_test_end_to_end(tmp_path):
-    out = tmp_path / "heads"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "sweep.heads", "--smoke-test", "--output", str(out)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_smoke_test_end_to_end(smoke_heads):
+    proc, out = smoke_heads  # conftest: sweep.heads --smoke-test
     assert "Top 10 heads by MAP" in proc.stdout and "Ray dashboard: http" in proc.stdout
     # a quiet terminal: the scan's own lines, no Tune table or per-checkpoint line
     assert "tiny-random: test, 32/32 sentences" in proc.stdout and "tiny-random: 16 heads scanned" in proc.stdout

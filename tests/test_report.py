@@ -26,11 +26,11 @@ def command(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory) -> Path:
-    """OUT/demo-smoke (sweep.run --smoke-test) and OUT/heads (sweep.heads --smoke-test on its checkpoint)."""
+def outputs(tmp_path_factory, smoke_sweep) -> Path:
+    """OUT/demo-smoke (a copy of sweep.run --smoke-test's, conftest) and OUT/heads (sweep.heads --smoke-test on its
+    checkpoint)."""
     out = tmp_path_factory.mktemp("outputs")
-    sweep = command("sweep.run", "--smoke-test", "--output", str(out))
-    assert sweep.returncode == 0, sweep.stdout[-3000:] + sweep.stderr[-3000:]
+    shutil.copytree(smoke_sweep[1], out / "demo-smoke")
     heads = command("sweep.heads", "--smoke-test", "--model", str(out / "demo-smoke"), "--output", str(out / "heads"))
     assert heads.returncode == 0, heads.stdout[-3000:] + heads.stderr[-3000:]
     return out

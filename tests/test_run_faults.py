@@ -1,6 +1,5 @@
 """Faults: a trial that raises (retried once, then ERROR), a NaN loss (NAN), and kill -9 of the driver + --resume."""
 import os
-import signal
 from pathlib import Path
 
 import pandas as pd
@@ -120,15 +119,15 @@ def test_a_nan_loss_stops_the_trial_as_nan(fault_run, board, trials, trial_state
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
-def test_kill_9_or_ctrl_c_between_trials_then_resume_runs_every_trial_once(tmp_path, write_space, run_sweep, board,
-                                                                          trials, kill_after_a_trial, signum):
+def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path, write_space, run_sweep, board, trials,
+                                                               kill_after_a_trial):
+    """With an Optuna search (its state resumed too); Ctrl-C between trials: test_run_repeat.py."""
     space = write_space(tmp_path, "resume", data={"dataset": "wnut16", "limit": {"train": 120, "dev": 32, "test": 32}},
                         search={"learning_rate": {"loguniform": [1.0e-4, 1.0e-3]}},
                         tune={"num_samples": 2, "seeds": [1, 2], "max_concurrent": 2,
                               "resources_per_trial": {"cpu": 1}, "keep_top_k": 4})
     out, tune_dir = tmp_path / "out", tmp_path / "out" / "resume" / "tune"
-    before = kill_after_a_trial(space, out, tune_dir, poll=0.2, signum=signum)
+    before = kill_after_a_trial(space, out, tune_dir, poll=0.2)
     finished = {t for t, s in before.items() if s["status"] == "TERMINATED"}
     assert 0 < len(finished) < 4 and not (out / "resume" / "leaderboard.parquet").exists()
     sizes = {t: next(tune_dir.glob(f"*{t}*/result.json")).stat().st_size for t in finished}

@@ -48,61 +48,73 @@ def whole(space, run_sweep) -> Path:
     return space.parent / "whole" / NAME
 
 
+def interrupt(space: Path, out: Path, until, signum, *args: str) -> tuple[int, str]:
+    """Run the sweep, send ``signum`` to its whole process group (as a terminal's Ctrl-C does) once ``until()``
+    holds, and return its exit code and standard error."""
+    driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out), *args], cwd=ROOT,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not until():
+            assert driver.poll() is None and time.time() < deadline, "the sweep ended before the signal"
+            time.sleep(0.05)
+        os.killpg(driver.pid, signum)
+        _, err = driver.communicate(timeout=120)
+        return driver.returncode, err
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+
+
 @pytest.mark.slow
-def test_a_trial_killed_mid_way_resumes_from_its_latest_state(space, whole, run_sweep, board, trials, kill_when,
-                                                              comparable):
+def test_a_trial_stopped_mid_way_three_ways_resumes_from_its_latest_state(space, whole, run_sweep, board, trials,
+                                                                         comparable):
+    """kill -9, then Ctrl-C, then SIGTERM, each mid-trial and each followed by --resume, and the sweep ends as the
+    uninterrupted one did. Issue 20: Ctrl-C used to finalise the interrupted trial as STOPPED_EARLY and delete the
+    state --resume needed."""
     out = space.parent / "resumed"
     tune_dir = out / NAME / "tune"
-    kill_when(space, out, lambda: len(checkpoints(tune_dir)) >= 2 and len(reported_steps(tune_dir)) >= 5)
+
+    def moved_on(steps: int):
+        return lambda: len(checkpoints(tune_dir)) >= 2 and len(reported_steps(tune_dir)) >= steps
+
+    def went_on(before: list[int]) -> list[int]:
+        """The steps reported so far, after asserting that the last run went on from the last checkpointed
+        evaluation: none missing, and none twice except the last one before the stop. (Tune logs a report
+        before it registers the report's checkpoint; a stop between the two makes the resumed run go on from
+        the evaluation before and report the last one again, with the same numbers.)"""
+        steps = reported_steps(tune_dir)
+        new = steps[len(before):]
+        assert new and new[0] in (before[-1], before[-1] + 1) and new == list(range(new[0], new[-1] + 1)), steps
+        return steps
+
+    code, _ = interrupt(space, out, moved_on(5), signal.SIGKILL)
     before = reported_steps(tune_dir)
-    assert 5 <= len(before) < 24 and not (out / NAME / "leaderboard.parquet").exists()
+    assert code == -signal.SIGKILL and 5 <= len(before) < 12 and before == list(range(1, len(before) + 1))
+    assert not (out / NAME / "leaderboard.parquet").exists()
+
+    for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        got, err = interrupt(space, out, moved_on(len(before) + 4), signum, "--resume")
+        last = err.strip().splitlines()[-1]
+        assert got == code, err[-3000:]
+        assert last.startswith(f"interrupted: interrupted ({signum.name})") and "nothing was finalised" in last
+        assert signum == signal.SIGTERM or "with 1 trial unfinished" in last  # Ctrl-C waits for Tune to stop
+        assert last.endswith(f"go on with: python -m sweep.run {space} --output {out} --resume")
+        assert "Tuner.restore" not in err and not (out / NAME / "leaderboard.parquet").exists()
+        before = went_on(before)
+        assert before[-1] < 24
 
     run_sweep(space, "--output", out, "--resume")
-    steps = reported_steps(tune_dir)
-    # went on from the last checkpointed evaluation: no step reported twice, none missing
-    assert steps == list(range(1, 25)), steps
+    steps = went_on(before)
+    assert steps[-1] == 24 and len(steps) <= 24 + 3
     mine, theirs = board(out / NAME), board(whole)
     assert trials(mine)["status"].tolist() == ["TERMINATED"] and trials(mine)["test/tok_map"].notna().all()
     pd.testing.assert_frame_equal(comparable(mine, ["method"]), comparable(theirs, ["method"]), check_exact=True)
     curve = pd.read_parquet(out / NAME / "curves.parquet")
-    assert curve["step"].tolist() == list(range(1, 25))
+    assert curve["step"].tolist() == list(range(1, 25))  # each once
     # disk stays bounded: the best checkpoint only, and no resume state in it
     left = checkpoints(tune_dir)
     assert len(left) == 1 and Path(left[0]) == Path(trials(mine)["checkpoint"].iloc[0])
     assert not (Path(left[0]) / "train_state.pt").exists()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_ctrl_c_or_sigterm_finalises_nothing_and_resume_ends_as_if_uninterrupted(space, whole, run_sweep, board,
-                                                                                 comparable, signum, code):
-    """Issue 20: Ctrl-C used to finalise the interrupted trial as STOPPED_EARLY and delete the state --resume
-    needed. The signal goes to the whole process group, as a terminal's Ctrl-C does."""
-    out = space.parent / f"signal{signum}"
-    tune_dir = out / NAME / "tune"
-    driver = subprocess.Popen([sys.executable, "-m", "sweep.run", str(space), "--output", str(out)], cwd=ROOT,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 240
-    while len(checkpoints(tune_dir)) < 2 or len(reported_steps(tune_dir)) < 4:
-        assert driver.poll() is None and time.time() < deadline, "the sweep ended before the signal"
-        time.sleep(0.1)
-    os.killpg(driver.pid, signum)
-    _, err = driver.communicate(timeout=120)
-    last = err.strip().splitlines()[-1]
-    assert driver.returncode == code, err[-3000:]
-    assert last.startswith(f"interrupted: interrupted ({signum.name})") and "nothing was finalised" in last
-    assert signum == signal.SIGTERM or "with 1 trial unfinished" in last  # Ctrl-C waits for Tune to stop
-    assert last.endswith(f"go on with: python -m sweep.run {space} --output {out} --resume")
-    assert "Tuner.restore" not in err and not (out / NAME / "leaderboard.parquet").exists()
-    before = reported_steps(tune_dir)
-    assert 4 <= len(before) < 24 and before == list(range(1, len(before) + 1))
-
-    run_sweep(space, "--output", out, "--resume")
-    # Tune logs a report before it registers the report's checkpoint, so a stop between the two makes the
-    # resumed run go on from the evaluation before and report the last one again (the same numbers)
-    after = reported_steps(tune_dir)[len(before):]
-    assert after == list(range(after[0], 25)) and len(before) - 1 <= after[0] - 1 <= len(before), (before, after)
-    assert pd.read_parquet(out / NAME / "curves.parquet")["step"].tolist() == list(range(1, 25))  # each once
-    pd.testing.assert_frame_equal(comparable(board(out / NAME), ["method"]), comparable(board(whole), ["method"]),
-                                  check_exact=True)

@@ -1,11 +1,13 @@
 """Repeatability of sweep.run with real Ray Tune: the same sweep run twice gives the same leaderboards, and a sweep
-killed part-way and resumed gives the same metrics as one that ran through.
+stopped part-way (Ctrl-C, or kill -9 of its driver on another machine) and resumed gives the same metrics as one that
+ran through.
 
 One sweep for both: a grid over two learning rates x seeds 1 and 2, 2 epochs, FIFO (no early stopping), every
 trial kept and scored on test. The run_sweep, write_space, board, trials, trial_states and repo_root fixtures
 are in conftest.py.
 """
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -64,15 +66,21 @@ def test_the_same_sweep_twice_gives_identical_leaderboards(space, uninterrupted,
 
 
 @pytest.mark.slow
-def test_a_killed_and_resumed_sweep_gives_the_uninterrupted_metrics(space, uninterrupted, run_sweep, board, trials,
-                                                                    kill_after_a_trial, comparable):
+def test_ctrl_c_between_trials_then_resume_gives_the_uninterrupted_metrics(space, uninterrupted, run_sweep, board,
+                                                                           trials, kill_after_a_trial, comparable):
+    """Ctrl-C (to the process group, as a terminal sends it); kill -9 between trials: the next test and
+    test_run_faults.py; either mid-trial: test_run_midtrial.py."""
     out = space.parent / "resumed"
     tune_dir = out / NAME / "tune"
-    finished = [t for t, s in kill_after_a_trial(space, out, tune_dir).items() if s["status"] == "TERMINATED"]
+    finished = [t for t, s in kill_after_a_trial(space, out, tune_dir, signum=signal.SIGINT).items()
+                if s["status"] == "TERMINATED"]
     assert 0 < len(finished) < 4 and not (out / NAME / "leaderboard.parquet").exists()
+    sizes = {t: next(tune_dir.glob(f"*{t}*/result.json")).stat().st_size for t in finished}
 
     run_sweep(space, "--output", out, "--resume")
     assert_same_results(out / NAME, uninterrupted, board, trials, comparable)
+    for trial, size in sizes.items():  # a finished trial is not run again
+        assert next(tune_dir.glob(f"*{trial}*/result.json")).stat().st_size == size
 
 
 @pytest.mark.slow

@@ -16,10 +16,8 @@ from zs_core.config import KEYS
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, run_sweep):
-    out = tmp_path_factory.mktemp("smoke")
-    proc = run_sweep("--smoke-test", "--output", out)
-    return proc.stdout, out / "demo-smoke"
+def smoke_run(smoke_sweep):
+    return smoke_sweep  # conftest: sweep.run --smoke-test, run once for every module that reads it
 
 
 @pytest.mark.slow
