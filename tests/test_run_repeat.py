@@ -1,6 +1,6 @@
-"""Repeatability of sweep.run with real Ray Tune: the same sweep run twice gives the same leaderboards, and a sweep
-stopped part-way (Ctrl-C, or kill -9 of its driver on another machine) and resumed gives the same metrics as one that
-ran through.
+"""Repeatability of sweep.run with real Ray Tune: a sweep stopped part-way (Ctrl-C, or kill -9 of its driver on
+another machine) and resumed gives the same leaderboards, by-config tables and curves as one that ran through; its
+unfinished trials run again in new processes, so this is also "the same sweep run twice gives the same numbers".
 
 One sweep for both: a grid over two learning rates x seeds 1 and 2, 2 epochs, FIFO (no early stopping), every
 trial kept and scored on test. The run_sweep, write_space, board, trials, trial_states and repo_root fixtures
@@ -57,12 +57,6 @@ def uninterrupted(space, run_sweep) -> Path:
     """The sweep run once, start to end."""
     run_sweep(space, "--output", space.parent / "uninterrupted")
     return space.parent / "uninterrupted" / NAME
-
-
-@pytest.mark.slow
-def test_the_same_sweep_twice_gives_identical_leaderboards(space, uninterrupted, run_sweep, board, trials, comparable):
-    run_sweep(space, "--output", space.parent / "again")
-    assert_same_results(space.parent / "again" / NAME, uninterrupted, board, trials, comparable)
 
 
 @pytest.mark.slow
