@@ -121,9 +121,8 @@ def resume_candidates(checkpoint) -> list:
     except OSError:
         found = []
     named = checkpoint_index(name)
-    others = sorted((checkpoint_index(info.base_name), info.path) for info in found
-                    if info.type == pyarrow.fs.FileType.Directory and info.base_name != name
-                    and checkpoint_index(info.base_name) >= 0)
+    others = sorted((index, info.path) for info in found if info.type == pyarrow.fs.FileType.Directory
+                    and info.base_name != name and (index := checkpoint_index(info.base_name)) >= 0)
     order = [path for i, path in others if i > named] + [path for i, path in reversed(others) if i < named]
     return [checkpoint] + [tune.Checkpoint(path=path, filesystem=checkpoint.filesystem) for path in order]
 
