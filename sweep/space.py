@@ -118,8 +118,36 @@ def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | Non
         if doc.get(key) is not None and not isinstance(doc[key], dict):
             raise InputError(f"{source}: {key} must be a mapping, got {shown(doc[key])}")
     doc = {**doc, "fixed": dict(doc.get("fixed") or {}), "search": dict(doc.get("search") or {})}
+    overridden = _overridden(doc, overrides, source)  # a malformed override's own line names it
+    try:
+        return _sweep(overridden, path, data_root)
+    except InputError as err:
+        raise _blame(err, doc, overrides, path, data_root) from None
+
+
+def _overridden(doc: dict, overrides: list[str], source: str) -> dict:
+    doc = {**doc, "fixed": dict(doc["fixed"]), "search": dict(doc["search"])}
     for item in overrides:
         _override(doc, item, source)
+    return doc
+
+
+def _blame(err: InputError, doc: dict, overrides: list[str], path: Path, data_root: str | None) -> InputError:
+    """An error the file itself does not have is the first override's that brings it in: its line names that
+    override (``override learning_rate=abc: ...``), not the file."""
+    for n in range(len(overrides) + 1):
+        try:
+            _sweep(_overridden(doc, overrides[:n], str(path)), path, data_root)
+        except InputError:
+            if n == 0:
+                return err
+            message = str(err).removeprefix(f"{path}: ").removeprefix("fixed: ")
+            return InputError(f"override {shown(overrides[n - 1])}: {message}")
+    return err
+
+
+def _sweep(doc: dict, path: Path, data_root: str | None) -> Sweep:
+    source = str(path)
     fixed, search = doc["fixed"], doc["search"]
     build_config(fixed, f"{source}: fixed")
     if "seed" in fixed or "seed" in search:

@@ -73,6 +73,22 @@ def test_overrides_read_scientific_notation_and_reach_nested_keys(tmp_path):
         load_sweep(write(tmp_path, BASE), ["tune..num_samples=2"])
 
 
+def test_a_bad_value_is_named_by_the_override_that_brought_it_not_by_the_file(tmp_path):
+    path = write(tmp_path, BASE)
+    cases = {"learning_rate=abc": "key 'learning_rate' expects float, got 'abc'",
+             "tune.num_samples=abc": "tune.num_samples expects int", "data.limit.train=-1": "data.limit.train must be",
+             "tune.metric=dev/nope": "tune.metric 'dev/nope'"}
+    for item, why in cases.items():
+        with pytest.raises(InputError) as err:
+            load_sweep(path, ["zero_n=4", item, "warmup_ratio=0.1"])
+        assert str(err.value).startswith(f"override '{item}': {why}"), str(err.value)
+    broken = write(tmp_path, with_(fixed={"warmup_ratio": "abc"}), "broken.yaml")
+    with pytest.raises(InputError) as err:  # the file's own fault stays the file's, overrides or not
+        load_sweep(broken, ["zero_n=4"])
+    assert str(err.value).startswith(f"{broken}: fixed: key 'warmup_ratio'"), str(err.value)
+    assert load_sweep(broken, ["warmup_ratio=0.1"]).fixed["warmup_ratio"] == 0.1  # an override may mend it
+
+
 def test_the_resolved_sweep_reloads_to_the_same_sweep(tmp_path):
     sweep = load_sweep(write(tmp_path, BASE), ["zero_n=4"])
     again = load_sweep(write(tmp_path, sweep.resolved(), "resolved.yaml"))
