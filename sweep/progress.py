@@ -172,13 +172,21 @@ class TrialProgress(tune.Callback):
         step = f" (step {result.get('step')}{'/' + str(steps) if steps else ''})"
         self._event(f"{view.label} epoch {epoch_text(result['epoch'])}{step}: loss "
                     f"{number_text(result.get(TRAIN_LOSS, math.nan))}, {self.metric} {number_text(value)} "
-                    f"(best {number_text(view.best)}), {duration(time.monotonic() - view.started)}")
+                    f"(best {number_text(self._best(view, trial))}), {duration(time.monotonic() - view.started)}")
+
+    def _best(self, view: TrialView, trial) -> Any:
+        """The metric at the trial's pick; for a pick made before a resume (not seen by this driver), its extreme
+        over the trial's whole history as Tune keeps it."""
+        if view.best is not None or view.best_epoch is None:
+            return view.best
+        return (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         view = self._view(trial)
         nan = (trial.last_result or {}).get("nan_loss") == 1
-        best = "" if view.best is None else \
-            f": best {self.metric} {number_text(view.best)} at epoch {epoch_text(view.best_epoch)}"
+        value = self._best(view, trial)
+        best = "" if value is None else \
+            f": best {self.metric} {number_text(value)} at epoch {epoch_text(view.best_epoch)}"
         self._event(f"{view.label} {'stopped: the loss is not finite' if nan else 'done'} after "
                     f"{view.evaluations} evaluations, {duration(time.monotonic() - view.started)}{best}")
 

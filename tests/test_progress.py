@@ -92,6 +92,22 @@ def test_a_trial_posts_to_the_board_and_the_driver_prints_its_lines(board, capsy
     assert len(lines) == 5 and "\x1b" not in "".join(lines)
 
 
+def test_a_resumed_trial_shows_the_best_it_picked_before_the_resume(capsys):
+    """Bug: a trial whose pick came before a --resume printed "(best None)" (this driver never saw that
+    evaluation); Tune keeps the metric's extremes over the trial's whole history."""
+    callback = TrialProgress("dev/loss", "min")
+    resumed = trial("abc_00000")
+    resumed.metric_analysis = {"dev/loss": {"max": 0.9, "min": 0.25, "last": 0.4}}
+    callback._runtime()[1]["live"] = False
+    callback.on_trial_result(0, [resumed], resumed, {"epoch": 3.0, "step": 120, "train/loss": 0.5, "dev/loss": 0.4,
+                                                     "best_epoch": 2.0})
+    resumed.status = "TERMINATED"
+    callback.on_trial_complete(1, [resumed], resumed)
+    lines = capsys.readouterr().out.splitlines()
+    assert "dev/loss 0.4000 (best 0.2500)" in lines[0], lines
+    assert lines[1].endswith(": best dev/loss 0.2500 at epoch 2"), lines
+
+
 @pytest.mark.slow
 def test_on_a_terminal_the_running_trials_are_one_block_redrawn_in_place(board, capsys):
     callback = TrialProgress("dev/sent_f1", "max")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -106,7 +107,8 @@ def test_a_trial_stopped_mid_way_three_ways_resumes_from_its_latest_state(space,
         before = went_on(before)
         assert before[-1] < 24
 
-    run_sweep(space, "--output", out, "--resume")
+    log = run_sweep(space, "--output", out, "--resume").stdout
+    assert "best None" not in log and re.search(r" done after \d+ evaluations, .*: best \S+ \d", log), log[-3000:]
     steps = went_on(before)
     assert steps[-1] == 24 and len(steps) <= 24 + 3
     mine, theirs = board(out / NAME), board(whole)
