@@ -82,7 +82,7 @@ def progress_cost(splits, tokenizer, cfg, repeats: int) -> None:
     from zs_core.train import train
 
     quiet_libraries()
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     board, speeds = start_board(), {"off": [], "on": []}
     for _ in range(repeats):
         for way in ("off", "on"):

@@ -106,7 +106,7 @@ def main() -> None:
 
     quiet_libraries()
     start = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     init = time.perf_counter() - start
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -396,3 +396,15 @@ def chromium() -> Chromium:
 def two_nodes(ray_cluster):
     """A head and a worker node, 1 CPU each, with token authentication on (``ray_cluster``)."""
     return ray_cluster({"num_cpus": 1}, {"num_cpus": 1})
+
+
+# --- parallel runs (pytest-xdist, -n in pyproject.toml): a module's tests run on one worker (its module fixtures are
+# made once), and the modules that read the shared sweep or head scan on the same one (each is made once a session) ---
+
+SHARED_RUNS = ("smoke_sweep", "smoke_heads")
+
+
+def pytest_collection_modifyitems(items):
+    shared = {item.path for item in items if any(name in item.fixturenames for name in SHARED_RUNS)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("shared_runs" if item.path in shared else item.path.stem))

@@ -48,7 +48,7 @@ def test_duration_and_time_left():
 def board():
     import ray
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     yield progress.start_board()
     ray.shutdown()
     progress._RUNTIME["board"] = None
