@@ -89,13 +89,20 @@ class Parser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message}")
 
 
+class _NoUnstartedTrialWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to fetch metrics")
+
+
 def quiet_libraries() -> None:
     """No per-file progress bars or load reports from transformers in our output: by its environment variables
     (read when it is imported, here or in a Ray worker, so nothing is imported for it), and directly when it
     is imported already; no "Checkpoint successfully created" line per report from a Tune trial, and no "Failed to
     fetch metrics" warning for a trial that had not started when the sweep was stopped (its own line says so)."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    analysis = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    if not any(isinstance(f, _NoUnstartedTrialWarning) for f in analysis.filters):
+        analysis.addFilter(_NoUnstartedTrialWarning())
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:

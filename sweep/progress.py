@@ -105,8 +105,8 @@ class TrialView:
         self.label, self.started = label, time.monotonic()
         self.first: dict | None = None
         self.latest: dict | None = None
-        self.evaluations, self.last_metric, self.best_epoch, self.evaluated_step = 0, None, None, 0
-        self.by_epoch: dict[float, Any] = {}  # the metric at each evaluation
+        self.evaluations, self.last_metric, self.evaluated_step = 0, None, 0
+        self.best_epoch, self.best = None, None  # the trial's own pick and its metric, as it reports them
         self.printed: tuple | None = None  # (step, phase) of the last plain line, and when
         self.printed_at = -math.inf
 
@@ -114,10 +114,6 @@ class TrialView:
         if self.first is None or state["elapsed"] < self.latest["elapsed"]:  # a retried trial starts again
             self.first = state
         self.latest = state
-
-    @property
-    def best(self):
-        return self.by_epoch.get(self.best_epoch)
 
     def left(self) -> str:
         """", ~12m left" from the steps a second since the first post (dev evaluations included), or ""."""
@@ -166,27 +162,20 @@ class TrialProgress(tune.Callback):
             return
         view.evaluations += 1
         view.evaluated_step = result.get("step", view.evaluated_step)
-        view.last_metric = view.by_epoch[result["epoch"]] = value
-        view.best_epoch = result.get("best_epoch", view.best_epoch)  # the trial's own pick (zs_core.protocol)
+        view.last_metric = value
+        view.best_epoch = result.get("best_epoch", view.best_epoch)  # the trial's own pick (zs_core.protocol),
+        view.best = result.get("best_value", view.best)  # made before a --resume too
         steps = (view.latest or {}).get("steps")
         step = f" (step {result.get('step')}{'/' + str(steps) if steps else ''})"
         self._event(f"{view.label} epoch {epoch_text(result['epoch'])}{step}: loss "
                     f"{number_text(result.get(TRAIN_LOSS, math.nan))}, {self.metric} {number_text(value)} "
-                    f"(best {number_text(self._best(view, trial))}), {duration(time.monotonic() - view.started)}")
-
-    def _best(self, view: TrialView, trial) -> Any:
-        """The metric at the trial's pick; for a pick made before a resume (not seen by this driver), its extreme
-        over the trial's whole history as Tune keeps it."""
-        if view.best is not None or view.best_epoch is None:
-            return view.best
-        return (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
+                    f"(best {number_text(view.best)}), {duration(time.monotonic() - view.started)}")
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         view = self._view(trial)
         nan = (trial.last_result or {}).get("nan_loss") == 1
-        value = self._best(view, trial)
-        best = "" if value is None else \
-            f": best {self.metric} {number_text(value)} at epoch {epoch_text(view.best_epoch)}"
+        best = "" if view.best is None else \
+            f": best {self.metric} {number_text(view.best)} at epoch {epoch_text(view.best_epoch)}"
         self._event(f"{view.label} {'stopped: the loss is not finite' if nan else 'done'} after "
                     f"{view.evaluations} evaluations, {duration(time.monotonic() - view.started)}{best}")
 

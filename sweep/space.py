@@ -133,12 +133,14 @@ def _overridden(doc: dict, overrides: list[str], source: str) -> dict:
 
 
 def _blame(err: InputError, doc: dict, overrides: list[str], path: Path, data_root: str | None) -> InputError:
-    """An error the file itself does not have is the first override's that brings it in: its line names that
-    override (``override learning_rate=abc: ...``), not the file."""
+    """The error is the file's when the file alone has it, else the first override's after which it appears: its
+    line names that override (``override learning_rate=abc: ...``), not the file."""
     for n in range(len(overrides) + 1):
         try:
             _sweep(_overridden(doc, overrides[:n], str(path)), path, data_root)
-        except InputError:
+        except InputError as first:
+            if str(first) != str(err):
+                continue  # another fault, mended or hidden by a later override
             if n == 0:
                 return err
             message = str(err).removeprefix(f"{path}: ").removeprefix("fixed: ")

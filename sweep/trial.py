@@ -80,6 +80,7 @@ def train_trial(config: dict[str, Any], splits: dict[str, list[Sentence]], fixed
                              score_test=bool(tracked), on_step=on_step):
             best = state.picks[selection.name]
             metrics = {**metrics, **node, "nan_loss": 0, "best_epoch": best["epoch"], "best_step": best["step"],
+                       "best_value": best.get(metric, math.nan),
                        BEST_AT: metrics["step"] if best["step"] == metrics["step"] else -1}
             with tempfile.TemporaryDirectory() as tmp:
                 save_checkpoint(os.path.join(tmp, "model"), model, tokenizer, cfg, state=state)

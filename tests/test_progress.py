@@ -79,7 +79,7 @@ def test_a_trial_posts_to_the_board_and_the_driver_prints_its_lines(board, capsy
     callback._runtime()[1]["polled"] = 0.0
     callback.on_step_end(2, [running])
     callback.on_trial_result(3, [running], running, {"epoch": 1.0, "step": 40, "train/loss": 0.61,
-                                                     "dev/sent_f1": 0.8, "best_epoch": 1.0})
+                                                     "dev/sent_f1": 0.8, "best_epoch": 1.0, "best_value": 0.8})
     running.status = "TERMINATED"
     callback.on_trial_complete(4, [running], running)
     lines = capsys.readouterr().out.splitlines()
@@ -94,13 +94,12 @@ def test_a_trial_posts_to_the_board_and_the_driver_prints_its_lines(board, capsy
 
 def test_a_resumed_trial_shows_the_best_it_picked_before_the_resume(capsys):
     """Bug: a trial whose pick came before a --resume printed "(best None)" (this driver never saw that
-    evaluation); Tune keeps the metric's extremes over the trial's whole history."""
+    evaluation); the trial reports its pick's value with every evaluation."""
     callback = TrialProgress("dev/loss", "min")
     resumed = trial("abc_00000")
-    resumed.metric_analysis = {"dev/loss": {"max": 0.9, "min": 0.25, "last": 0.4}}
     callback._runtime()[1]["live"] = False
     callback.on_trial_result(0, [resumed], resumed, {"epoch": 3.0, "step": 120, "train/loss": 0.5, "dev/loss": 0.4,
-                                                     "best_epoch": 2.0})
+                                                     "best_epoch": 2.0, "best_value": 0.25})
     resumed.status = "TERMINATED"
     callback.on_trial_complete(1, [resumed], resumed)
     lines = capsys.readouterr().out.splitlines()

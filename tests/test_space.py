@@ -87,6 +87,10 @@ def test_a_bad_value_is_named_by_the_override_that_brought_it_not_by_the_file(tm
         load_sweep(broken, ["zero_n=4"])
     assert str(err.value).startswith(f"{broken}: fixed: key 'warmup_ratio'"), str(err.value)
     assert load_sweep(broken, ["warmup_ratio=0.1"]).fixed["warmup_ratio"] == 0.1  # an override may mend it
+    for overrides, blamed in ((["tune.num_samples=0", "learning_rate=abc"], "learning_rate=abc"),  # shown first
+                              (["warmup_ratio=0.1", "learning_rate=abc"], "learning_rate=abc")):  # the file mended
+        with pytest.raises(InputError, match=f"^override '{blamed}': key 'learning_rate' expects float"):
+            load_sweep(broken if "warmup_ratio=0.1" in overrides else path, overrides)
 
 
 def test_the_resolved_sweep_reloads_to_the_same_sweep(tmp_path):
