@@ -94,6 +94,9 @@ def parse_args(argv):
     p.add_argument("--output", default="runs/quality", help="output folder (default runs/quality)")
     p.add_argument("--address", default=None, help="a running Ray cluster for sweep.run and sweep.heads")
     p.add_argument("--storage", default=None, help="Tune's result trees (a shared folder or URI: several nodes)")
+    p.add_argument("--num-cpus", type=int, default=None,
+                   help="sweep.run's local Ray CPUs (default: all); e.g. 3 on 2 cores runs a task's three seeds at "
+                        "once, so no core idles while the last trial runs alone")
     p.add_argument("--until", default=None, choices=("compare", "final", "heads", "ceiling", "predict"),
                    help="stop after this stage of every task (default: run them all)")
     return p.parse_args(argv)
@@ -102,12 +105,13 @@ def parse_args(argv):
 class Runner:
     """Runs zs-sweep's command lines, logs them with their wall time, stops the run on the first failure."""
 
-    def __init__(self, out: Path, address: str | None, storage: str | None):
-        self.address, self.storage = address, storage
+    def __init__(self, out: Path, address: str | None, storage: str | None, num_cpus: int | None = None):
+        self.address, self.storage, self.num_cpus = address, storage, num_cpus
         self.log = out / "commands.log"
 
     def __call__(self, *argv: str, ray: bool = False) -> None:
-        cmd = [sys.executable, "-m", *argv, *(["--address", self.address] if ray and self.address else [])]
+        local = ["--num-cpus", str(self.num_cpus)] if self.num_cpus and argv[0] == "sweep.run" else []
+        cmd = [sys.executable, "-m", *argv, *((["--address", self.address] if self.address else local) if ray else [])]
         shown = shlex.join(["python", "-m", *cmd[2:]])
         print(f"\n$ {shown}", flush=True)
         start = time.monotonic()
@@ -256,7 +260,10 @@ def main(argv=None) -> int:
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     preset = PRESETS[args.preset]
-    run = Runner(out, args.address, args.storage)
+    if args.num_cpus is not None and (args.num_cpus < 1 or args.address):
+        print("--num-cpus: expected a positive number, for a local Ray only (not with --address)", file=sys.stderr)
+        return 2
+    run = Runner(out, args.address, args.storage, args.num_cpus)
     start = time.monotonic()
     for task in tasks:
         run_task(task, preset, data_root, out, run, args.until)

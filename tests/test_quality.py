@@ -157,7 +157,8 @@ def test_the_compare_stage_end_to_end(tmp_path, marker_task, capsys):
     (tmp_path / "data" / "fce").symlink_to(marker_task["data"])
     out = tmp_path / "out"
     assert quality.main(["--preset", "smoke", "--tasks", "fce", "--data-root", str(tmp_path / "data"),
-                         "--output", str(out), "--until", "compare"]) == 0
+                         "--output", str(out), "--until", "compare", "--num-cpus", "2"]) == 0
+    assert "sweep.run" in (out / "commands.log").read_text() and "--num-cpus 2" in (out / "commands.log").read_text()
     picked = pd.read_parquet(out / "fce" / "compare" / "rules.parquet")
     assert set(picked["method"]) == {"soft_attention", "max_pool"} and len(picked) == 2 * 2 * 2 * 6  # x seeds x rules
     assert picked["test/tok_f1"].notna().all()  # every rule's pick scored on test
