@@ -22,21 +22,6 @@ import yaml
 torch.set_num_threads(int(os.environ.get("ZS_TEST_THREADS", "1")))
 
 
-def pytest_configure(config):
-    """One Ray token for the whole session, made before pytest-xdist starts its workers: each local Ray would
-    otherwise write ~/.ray/auth_token when it is missing, and two workers starting Ray at once on a fresh machine
-    could each write their own."""
-    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
-            os.environ.get("RAY_AUTH_TOKEN"):
-        return
-    import secrets
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix="zs-ray-token-"))
-    (folder / "auth_token").write_text(secrets.token_hex(32))
-    os.environ["RAY_AUTH_TOKEN_PATH"] = str(folder / "auth_token")
-
-
 @pytest.fixture(scope="session")
 def tokenizer():
     """The minilm WordPiece tokenizer (tiny-random uses it too). Read-only: do not change it in a test."""
@@ -199,51 +184,23 @@ def run_sweep():
 AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
 
 
-def _once(tmp_path_factory, name: str, make) -> Path:
-    """A folder that ``make(folder)`` fills once per test session, whichever pytest-xdist worker asks first (the
-    others wait for it, then read it)."""
-    import fcntl
-
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's, shared by its workers
-    folder = root / name
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / ".made").is_file():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            make(folder)
-            (folder / ".made").touch()
-    return folder
-
-
 @pytest.fixture(scope="session")
 def smoke_sweep(tmp_path_factory, run_sweep) -> tuple[str, Path]:
     """``python -m sweep.run --smoke-test --output OUT`` as the README gives it: (its output, OUT/demo-smoke).
-    Shared by several modules (once a session): read it, write elsewhere."""
-    def make(out: Path) -> None:
-        (out / "stdout.txt").write_text(run_sweep("--smoke-test", "--output", out).stdout, encoding="utf-8")
-
-    out = _once(tmp_path_factory, "smoke_sweep", make)
-    return (out / "stdout.txt").read_text(encoding="utf-8"), out / "demo-smoke"
+    Shared by several modules: read it, write elsewhere."""
+    out = tmp_path_factory.mktemp("smoke_sweep")
+    return run_sweep("--smoke-test", "--output", out).stdout, out / "demo-smoke"
 
 
 @pytest.fixture(scope="session")
 def smoke_heads(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    """``python -m sweep.heads --smoke-test --output OUT`` as the README gives it: (the process, OUT). Shared
-    (once a session): read it, write elsewhere."""
-    command = [sys.executable, "-m", "sweep.heads", "--smoke-test", "--output"]
-
-    def make(folder: Path) -> None:
-        proc = subprocess.run([*command, str(folder / "heads")], cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        (folder / "proc.json").write_text(json.dumps({"stdout": proc.stdout, "stderr": proc.stderr}), encoding="utf-8")
-
-    folder = _once(tmp_path_factory, "smoke_heads", make)
-    out = json.loads((folder / "proc.json").read_text(encoding="utf-8"))
-    return subprocess.CompletedProcess([*command, str(folder / "heads")], 0, out["stdout"], out["stderr"]), \
-        folder / "heads"
+    """``python -m sweep.heads --smoke-test --output OUT`` as the README gives it: (the process, OUT). Shared:
+    read it, write elsewhere."""
+    out = tmp_path_factory.mktemp("smoke_heads") / "heads"
+    proc = subprocess.run([sys.executable, "-m", "sweep.heads", "--smoke-test", "--output", str(out)], cwd=ROOT,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, out
 
 
 @pytest.fixture(scope="module")
@@ -439,4 +396,3 @@ def chromium() -> Chromium:
 def two_nodes(ray_cluster):
     """A head and a worker node, 1 CPU each, with token authentication on (``ray_cluster``)."""
     return ray_cluster({"num_cpus": 1}, {"num_cpus": 1})
-
