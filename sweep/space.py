@@ -11,10 +11,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from sweep.common import with_data_root
-from sweep.overrides import set_nested
+from sweep.overrides import apply_overrides, blame
 from sweep.seed_conf import sweep_doc
 from sweep.trackers import TRACKERS
-from sweep.yamlfile import load_yaml, read_yaml
+from sweep.yamlfile import read_yaml
 from zs_core.config import (
     DATA_SOURCE,
     KEYS,
@@ -118,34 +118,11 @@ def load_sweep(path: str | Path, overrides: list[str] = (), data_root: str | Non
         if doc.get(key) is not None and not isinstance(doc[key], dict):
             raise InputError(f"{source}: {key} must be a mapping, got {shown(doc[key])}")
     doc = {**doc, "fixed": dict(doc.get("fixed") or {}), "search": dict(doc.get("search") or {})}
-    overridden = _overridden(doc, overrides, source)  # a malformed override's own line names it
+    overridden = apply_overrides(doc, overrides, source)  # a malformed override's own line names it
     try:
         return _sweep(overridden, path, data_root)
     except InputError as err:
-        raise _blame(err, doc, overrides, path, data_root) from None
-
-
-def _overridden(doc: dict, overrides: list[str], source: str) -> dict:
-    doc = {**doc, "fixed": dict(doc["fixed"]), "search": dict(doc["search"])}
-    for item in overrides:
-        _override(doc, item, source)
-    return doc
-
-
-def _blame(err: InputError, doc: dict, overrides: list[str], path: Path, data_root: str | None) -> InputError:
-    """The error is the file's when the file alone has it, else the first override's after which it appears: its
-    line names that override (``override learning_rate=abc: ...``), not the file."""
-    for n in range(len(overrides) + 1):
-        try:
-            _sweep(_overridden(doc, overrides[:n], str(path)), path, data_root)
-        except InputError as first:
-            if str(first) != str(err):
-                continue  # another fault, mended or hidden by a later override
-            if n == 0:
-                return err
-            message = str(err).removeprefix(f"{path}: ").removeprefix("fixed: ")
-            return InputError(f"override {shown(overrides[n - 1])}: {message}")
-    return err
+        raise blame(err, doc, overrides, lambda d: _sweep(d, path, data_root), str(path)) from None
 
 
 def _sweep(doc: dict, path: Path, data_root: str | None) -> Sweep:
@@ -256,34 +233,6 @@ def smoke(sweep: Sweep) -> Sweep:
         "num_samples": 1, "seeds": seeds, "resources_per_trial": {"cpu": 1, "gpu": gpu}, "storage_path": None,
         "keep_top_k": min(sweep.tune.keep_top_k, 2), "searcher": "grid" if sweep.tune.searcher == "grid" else "random"})
     return replace(sweep, name=f"{sweep.name}-smoke", fixed=fixed, search=search, data=data, tune=tune)
-
-
-def _override(doc: dict, item: str, source: str) -> None:
-    key, sep, text = item.partition("=")
-    path = key.split(".")
-    try:
-        value = load_yaml(text, f"override {shown(item)}")  # 1e-4 is a number (sweep.yamlfile)
-    except InputError:
-        value = text
-    allowed = ("a config key (e.g. learning_rate=3e-5), tune.KEY=..., data.KEY=... (nested keys too: "
-               "data.limit.train=16) or name=...")
-    if not sep or not key or not all(path):
-        raise InputError(f"override {shown(item)}: expected key=value with {allowed}")
-    if len(path) > 1 and path[0] in ("tune", "data"):
-        set_nested(doc, path, value)
-        # naming the data replaces the other way of naming it (a named dataset has its own labels)
-        replaced = {"dir": ("dataset", "seed_dataset", "root"),
-                    "dataset": ("dir", "positive_labels", "seed_dataset", "root"),
-                    "seed_dataset": ("dataset", "dir", "positive_labels")}
-        for other in replaced.get(path[1], ()) if path[0] == "data" and len(path) == 2 else ():
-            doc["data"].pop(other, None)
-    elif len(path) == 1 and key == "name":
-        doc["name"] = text  # a folder name, as typed
-    elif len(path) == 1 and key in KEYS:
-        doc["fixed"][key] = value
-        doc["search"].pop(key, None)  # fixing a searched key takes it out of the search
-    else:
-        raise InputError(f"override {shown(item)}: {shown(key)} is not a key of {source}; expected {allowed}")
 
 
 def check_encoders(fixed: dict[str, Any], search: dict[str, dict[str, Any]], source: str) -> None:
