@@ -49,7 +49,7 @@ def test_selectable_metrics_come_from_the_split_keys():
 def test_rules_for_a_model_without_word_scores_use_no_word_metric():
     assert [r.name for r in rules_for(CLASSIFIER)] == ["sent_f1", "loss", "last"]
     assert [r.name for r in rules_for(MAX_POOL)] == list(RULE_NAMES)
-    assert [r.oracle for r in rules_for(SOFT_ATTENTION)] == [False, False, False, False, True, True]
+    assert [r.oracle for r in rules_for(SOFT_ATTENTION)] == [False, False, False, False, False, True, True]
     assert all(r.name.startswith("oracle_") == r.oracle for r in rules_for(SOFT_ATTENTION))
 
 

@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import quality  # noqa: E402
 from quality_table import best_head, chosen_initializer, method_rows, task_table  # noqa: E402
 
+from zs_core.protocol import RULE_NAMES  # noqa: E402
+
 PRESET = {**quality.PRESETS["cpu"], "lime_sample": 20}
 RULES = ["sent_f1", "words_sent_f1", "loss", "last", "oracle_tok_f1", "oracle_tok_map"]
 
@@ -160,7 +162,7 @@ def test_the_compare_stage_end_to_end(tmp_path, marker_task, capsys):
                          "--output", str(out), "--until", "compare", "--num-cpus", "2"]) == 0
     assert "sweep.run" in (out / "commands.log").read_text() and "--num-cpus 2" in (out / "commands.log").read_text()
     picked = pd.read_parquet(out / "fce" / "compare" / "rules.parquet")
-    assert set(picked["method"]) == {"soft_attention", "max_pool"} and len(picked) == 2 * 2 * 2 * 6  # x seeds x rules
+    assert set(picked["method"]) == {"soft_attention", "max_pool"} and len(picked) == 2 * 2 * 2 * len(RULE_NAMES)  # x seeds x rules
     assert picked["test/tok_f1"].notna().all()  # every rule's pick scored on test
     table = (out / "fce" / "table.md").read_text()
     assert "| max pool | glorot | 2 |" in table and "| soft attention | xavier | 2 |" in table

@@ -131,7 +131,7 @@ def test_a_searched_value_that_conflicts_with_fixed_is_refused_before_ray(tmp_pa
 
 def test_tune_rules_are_checked_by_name(tmp_path):
     assert load_sweep(write(tmp_path, with_(tune={"rules": ["last", "loss"]}))).tune.rules == ("last", "loss")
-    with pytest.raises(InputError, match="tune.rules.0 must be one of sent_f1, words_sent_f1, loss, last"):
+    with pytest.raises(InputError, match="tune.rules.0 must be one of sent_f1, words_sent_f1, loss, deletion, last"):
         load_sweep(write(tmp_path, with_(tune={"rules": ["best"]})))
 
 

@@ -57,6 +57,9 @@ SENTENCE = ("precision", "recall", "f1", "accuracy")  # sent_*: the classifier's
 SENT_F1, WORDS_SENT_F1 = "sent_f1", "words_sent_f1"  # words_sent_*: "a word scores >= the threshold"
 TOK_F1, TOK_MAP, TOK_CAL_F1, TOK_CAL_THRESHOLD = "tok_f1", "tok_map", "tok_cal_f1", "tok_cal_threshold"
 LOSS = "loss"  # the training objective on the split (sentence loss and the head's terms)
+# P(positive | a random word masked) - P(positive | the top-scored word masked), over the positive sentences:
+# do the word scores point at what the classifier decides on? (label-free; zs_core.deletion)
+DELETION = "deletion"
 N_SENTENCES, TRUNCATED = "n_sentences", "truncated_words"
 DEFAULT_METRIC = DEV + SENT_F1  # a sweep's tune.metric when none is given: the paper's rule
 EPOCH, STEP, SECONDS = "epoch", "step", "seconds"  # where an evaluation stands, and the seconds since the last
@@ -88,12 +91,12 @@ def on_test(key: str) -> str:
 
 def split_keys(method: str) -> tuple[str, ...]:
     """The metrics one evaluation of a split yields for a model of ``method``: sentence metrics and loss
-    always; token metrics (fixed threshold, dev-calibrated, threshold-free) and the words' own sentence
-    decision when the model scores words."""
+    always; token metrics (fixed threshold, dev-calibrated, threshold-free), the words' own sentence
+    decision and the deletion check (a trained model's only: it needs the model) when the model scores words."""
     keys = (*map(sent, SENTENCE), LOSS, N_SENTENCES, TRUNCATED)
     if not gives_word_scores(method):
         return keys
-    return (*keys, *map(words_sent, SENTENCE), *map(tok, AT_THRESHOLD + THRESHOLD_FREE),
+    return (*keys, *map(words_sent, SENTENCE), DELETION, *map(tok, AT_THRESHOLD + THRESHOLD_FREE),
             *(tok(m, calibrated=True) for m in AT_THRESHOLD), TOK_CAL_THRESHOLD)
 
 
@@ -126,6 +129,8 @@ RULES = (
     Rule("words_sent_f1", on_dev(WORDS_SENT_F1), "max", (on_dev(LOSS), "min"), False,
          "dev sentence F1 of the word scores' own decision (a word >= the threshold)"),
     Rule("loss", on_dev(LOSS), "min", (on_dev(SENT_F1), "max"), False, "the dev value of the training objective"),
+    Rule("deletion", on_dev(DELETION), "max", (on_dev(LOSS), "min"), False,
+         "masking each positive dev sentence's top-scored word lowers its probability more than a random word"),
     Rule("last", STEP, "max", None, False, "the last evaluation"),
     Rule("oracle_tok_f1", on_dev(TOK_F1), "max", (on_dev(TOK_MAP), "max"), True,
          "ORACLE: dev token F1 at the fixed threshold (uses token labels)"),

@@ -13,9 +13,11 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from zs_core.batching import Encoded, batches, encode, mask_words
 from zs_core.config import RunConfig
 from zs_core.data import Sentence
+from zs_core.deletion import deletion
 from zs_core.evaluation import labelled, split_metrics
 from zs_core.predictions import token_targets
 from zs_core.protocol import (
+    DELETION,
     EPOCH,
     SECONDS,
     SENTENCES_PER_S,
@@ -43,15 +45,19 @@ def evaluate(
     tokenizer: PreTrainedTokenizerBase, cfg: RunConfig, device: str | torch.device = "cpu",
     threshold: float | None = None, calibrate: bool = True,
 ) -> dict[str, float]:
-    """One split's columns (``evaluation.split_metrics``) for a trained model; ``threshold``: dev's calibrated
-    threshold for a split that must not pick its own (test, with ``calibrate=False``)."""
+    """One split's columns (``evaluation.split_metrics``, and with word scores ``deletion``) for a trained model;
+    ``threshold``: dev's calibrated threshold for a split that must not pick its own (test, ``calibrate=False``)."""
     scored = model_scores(model, items, tokenizer, cfg.eval.per_device_eval_batch_size, device)
     words = (x for w in scored.words or () for x in w)
     if not (all(map(math.isfinite, scored.probs)) and all(map(math.isfinite, words))):
         # the weights diverged although the training loss stayed finite
         raise NonFiniteLoss("the model's scores are NaN or infinite (its weights diverged)")
-    return split_metrics(model_method(cfg.model), sentences, scored.probs, scored.words,
-                         cfg.eval.importance_threshold, cfg.eval.top_count, scored.loss, threshold, calibrate)
+    metrics = split_metrics(model_method(cfg.model), sentences, scored.probs, scored.words,
+                            cfg.eval.importance_threshold, cfg.eval.top_count, scored.loss, threshold, calibrate)
+    if scored.words is not None:
+        metrics[DELETION] = deletion(model, items, scored.words, tokenizer,
+                                     cfg.eval.per_device_eval_batch_size, device)
+    return metrics
 
 
 class OwnRNG:
