@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweep.heatmap import pyplot
-from zs_core.protocol import DEV, LOSS, SENT_F1, TOK_F1, TOK_MAP, TRAIN_LOSS, WORDS_SENT_F1, on_dev
+from zs_core.protocol import DELETION, DEV, LOSS, SENT_F1, TOK_F1, TOK_MAP, TRAIN_LOSS, WORDS_SENT_F1, on_dev
 
 TOP_CURVES = 5
 def png_uri(data: bytes) -> str:
@@ -65,19 +65,21 @@ def curves_uri(curves: pd.DataFrame, trial_ids: list[str], metric: str, baseline
 
 
 CURVE_KEYS = ((SENT_F1, "dev sentence F1"), (WORDS_SENT_F1, "dev words' sentence F1"),
-              (TOK_F1, "ORACLE dev token F1 @0.5"), (TOK_MAP, "ORACLE dev MAP"))
+              (DELETION, "dev deletion (P drop, top word vs random)"), (TOK_F1, "ORACLE dev token F1 @0.5"),
+              (TOK_MAP, "ORACLE dev MAP"))
 
 
 def rules_figure(runs: list[tuple[str, pd.DataFrame, pd.DataFrame | None]]):
-    """One panel per (title, curves, rule picks): dev sentence F1, the words' sentence F1 and the oracle's token
-    F1 and MAP against steps (mean over the trials), dev loss on the right axis, and where each zero-shot rule
-    picked in each trial, marked on the token F1 curve: when the token scores form and what each rule keeps."""
+    """One panel per (title, curves, rule picks): dev sentence F1, the words' sentence F1, the deletion check (where
+    the run measured it) and the oracle's token F1 and MAP against steps (mean over the trials), dev loss on the
+    right axis, and where each zero-shot rule picked in each trial, marked on the token F1 curve: when the token
+    scores form and what each rule keeps."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(6.5 * len(runs), 4.2), squeeze=False, layout="constrained")
     for ax, (title, curves, picks) in zip(axes[0], runs):
         mean = curves.groupby("step")[[c for c in curves.columns if c.startswith(DEV)]].mean(numeric_only=True)
         for key, label in CURVE_KEYS:
-            if on_dev(key) in mean:
+            if on_dev(key) in mean and mean[on_dev(key)].notna().any():
                 ax.plot(mean.index, mean[on_dev(key)], label=label, linestyle="--" if "ORACLE" in label else "-")
         if on_dev(LOSS) in mean:
             right = ax.twinx()
