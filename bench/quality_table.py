@@ -76,17 +76,31 @@ def final_tables(home: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def final_curves(home: Path) -> pd.DataFrame | None:
-    """curves.parquet of every final sweep, each row with its trial's method."""
+    """curves.parquet of every final sweep, each row with its trial's method and its sweep's folder name."""
     frames = []
     for folder in sorted(p for p in home.glob("final*") if p.is_dir()):
         curves, picks = _read(folder / "curves.parquet"), _read(folder / "rules.parquet")
         if curves is not None and picks is not None:
             methods = picks.drop_duplicates("trial_id").set_index("trial_id")["method"]
-            frames.append(curves.assign(method=curves["trial_id"].map(methods)))
+            frames.append(curves.assign(method=curves["trial_id"].map(methods), sweep=folder.name))
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def rule_rows(picks: pd.DataFrame, head: str) -> list[dict]:
+def final_runs(picks: pd.DataFrame, home: Path, preset: dict) -> list[tuple[str, str, str]]:
+    """(sweep, head, label) of every head in every final sweep: soft attention, max pool, then the preset's
+    variants (final_NAME), each labelled by what it changes, e.g. "max pool, max_pool_reduce: logsumexp"."""
+    runs = []
+    for sweep, head in picks[["sweep", "method"]].drop_duplicates().itertuples(index=False) if len(picks) else ():
+        name = sweep.removeprefix("final").removeprefix("_")
+        changed = preset.get("variants", {}).get(home.name, {}).get(name, {})
+        extra = (", ".join(f"{k}: {v}" for k, v in changed.items() if k != "zero_shot_head")
+                 or name.removeprefix(head).removeprefix("_"))
+        label = f"{LABEL[head]}, {extra}" if extra else LABEL[head]
+        runs.append((bool(extra), head != SOFT_ATTENTION, sweep, head, label))
+    return [run[2:] for run in sorted(runs)]
+
+
+def rule_rows(picks: pd.DataFrame, head: str, label: str | None = None) -> list[dict]:
     """One row per selection rule of ``head``: test metrics (a list over seeds) of the evaluations it picks."""
     rows = []
     for rule in rules_for(head) if len(picks) else ():
@@ -95,7 +109,7 @@ def rule_rows(picks: pd.DataFrame, head: str) -> list[dict]:
             continue
         values = {m: list(mine.get(on_test(tok(m)), [])) for m in METRICS}
         values[SENT_F1] = list(mine.get(on_test(SENT_F1), []))
-        rows.append({"method": LABEL[head], "rule": rule.name, "oracle": rule.oracle, "values": values,
+        rows.append({"method": label or LABEL[head], "rule": rule.name, "oracle": rule.oracle, "values": values,
                      "epoch": list(mine["epoch"]), "seeds": len(mine),
                      "n": int(mine[on_test(N_SENTENCES)].iloc[0]) if on_test(N_SENTENCES) in mine else None})
     return rows
@@ -112,8 +126,8 @@ def method_rows(home: Path, preset: dict) -> list[dict]:
                          "values": {m: [float(random["f1" if m == "cal_f1" else m].iloc[0])] for m in METRICS
                                     if m not in ("precision", "recall", "f1")}})
     picks = final_tables(home)[0]
-    for head in (SOFT_ATTENTION, MAX_POOL):
-        rows += rule_rows(picks, head)
+    for sweep, head, label in final_runs(picks, home, preset):
+        rows += rule_rows(picks[picks["sweep"] == sweep], head, label)
     untrained = preset["model"]
     for model, label in (("trained", "best head, fine-tuned"), (untrained, f"best head, untrained {untrained}")):
         head = best_head(home, model, untrained)
@@ -197,22 +211,24 @@ def task_table(task: str, home: Path, preset: dict) -> str:
                      + f" | {epoch} |")
     if task in PAPER:
         lines += ["", f"Anchors: {PAPER[task]}."]
-    picture = plot_curves(home, home / "curves.png")
+    picture = plot_curves(home, home / "curves.png", preset)
     if picture:
         lines += ["", f"Learning curves: `{picture.name}` (dev, mean over seeds, each rule's picks marked)."]
     return "\n".join(lines + compare_lines(home, HEADLINE)) + "\n"
 
 
-def plot_curves(home: Path, path: Path) -> Path | None:
-    """sweep.report_plots.rules_figure of the finals, one panel per head, written to ``path``."""
+def plot_curves(home: Path, path: Path, preset: dict) -> Path | None:
+    """sweep.report_plots.rules_figure of the finals, one panel per head and final sweep, written to ``path``."""
     from sweep.heatmap import pyplot
     from sweep.report_plots import rules_figure
 
     curves, picks = final_curves(home), final_tables(home)[0]
     if curves is None:
         return None
-    runs = [(f"{home.name}: {LABEL[h]}", curves[curves["method"] == h], picks[picks["method"] == h])
-            for h in (SOFT_ATTENTION, MAX_POOL) if (curves["method"] == h).any()]
+    runs = [(f"{home.name}: {label}", curves[(curves["sweep"] == sweep) & (curves["method"] == head)],
+             picks[(picks["sweep"] == sweep) & (picks["method"] == head)])
+            for sweep, head, label in final_runs(picks, home, preset)
+            if ((curves["sweep"] == sweep) & (curves["method"] == head)).any()]
     fig = rules_figure(runs)
     fig.savefig(path, dpi=90)
     pyplot().close(fig)

@@ -104,6 +104,23 @@ def test_table_cells(home):
     assert (home / "curves.png").is_file() is False  # no curves.parquet: no picture
 
 
+def test_a_variant_final_has_rows_of_its_own_and_the_headline_rule_may_pick_it(tmp_path):
+    home = tmp_path / "fce"
+    for sweep, f1 in (("final", 0.40), ("final_max_pool_lse", 0.45)):  # the cpu preset's FCE variant
+        (home / sweep).mkdir(parents=True)
+        picks("max_pool", {r: [f1] * 3 for r in RULES}).to_parquet(home / sweep / "rules.parquet")
+        pd.DataFrame({"method": ["max_pool"] * 3, "checkpoint": [f"/ck/{sweep}/{s}" for s in (1, 2, 3)],
+                      "dev/words_sent_f1": [0.5 + f1, 0.6 + f1, 0.4 + f1]}).to_parquet(home / sweep / "leaderboard.parquet")
+    rows = method_rows(home, PRESET)
+    variant = "max pool, max_pool_reduce: logsumexp"
+    assert [r["method"] for r in rows] == ["max pool"] * len(RULES) + [variant] * len(RULES)
+    by = {(r["method"], r["rule"]): r for r in rows}
+    assert by[("max pool", "last")]["values"]["f1"] == pytest.approx([0.40] * 3)
+    assert by[(variant, "last")]["values"]["f1"] == pytest.approx([0.45] * 3)
+    # its mean dev words-sentence F1 at the headline's picks is higher (0.95 against 0.90): its best seed is shown
+    assert quality.best_final(home) == ("max_pool", "/ck/final_max_pool_lse/2")
+
+
 def test_the_initializer_is_chosen_by_the_headline_rule_on_dev(tmp_path):
     frame = pd.concat([picks("max_pool", {"words_sent_f1": [0.3, 0.3, 0.3]}, "xavier"),
                        picks("max_pool", {"words_sent_f1": [0.2, 0.5, 0.3]}, "glorot"),
