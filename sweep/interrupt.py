@@ -23,11 +23,25 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as a
 
 
 class Interrupted(Exception):
-    """A command stopped by SIGINT or SIGTERM; ``code`` is its exit code."""
+    """A command stopped by SIGINT or SIGTERM (or by Ray, ``code`` given); ``code`` is its exit code."""
 
-    def __init__(self, signum: int, message: str):
+    def __init__(self, signum: int, message: str, code: int | None = None):
         super().__init__(message)
-        self.code = EXIT_CODES.get(signum, 130)
+        self.code = EXIT_CODES.get(signum, 130) if code is None else code
+
+
+def lost_to_memory(err: RuntimeError, resume: str) -> Interrupted | None:
+    """Ray's memory monitor kills a worker when the node passes its memory threshold; Tune does not expect the
+    OutOfMemoryError this gives and ends its loop with a RuntimeError. The Interrupted that says so and how to
+    go on (exit 1), or None for any other error. Tune's experiment state is saved as trials report, so --resume
+    continues every unfinished trial from its last evaluation."""
+    from ray.exceptions import OutOfMemoryError
+
+    if not isinstance(err.__cause__, OutOfMemoryError):
+        return None
+    what = str(err.__cause__).split(". ")[0].strip()
+    return Interrupted(signal.SIGINT, f"Ray stopped the sweep: {what}; nothing was finalised; go on with: {resume} "
+                       f"(fewer trials at once: --num-cpus or tune.max_concurrent)", code=1)
 
 
 class GracefulStop:

@@ -34,7 +34,14 @@ from sweep.common import (
     start_line,
     start_ray,
 )
-from sweep.interrupt import Interrupted, graceful_stop, raise_if_interrupted, resume_command, stopped_at_once
+from sweep.interrupt import (
+    Interrupted,
+    graceful_stop,
+    lost_to_memory,
+    raise_if_interrupted,
+    resume_command,
+    stopped_at_once,
+)
 from sweep.lock import LOCK_FILE, sweep_lock
 from sweep.resources import fit_resources
 from sweep.space import Sweep, check_encoders, load_sweep, smoke, to_tune_space
@@ -191,6 +198,12 @@ def run_sweep(sweep: Sweep, splits, out: Path, args) -> int:
             grid = tuner.fit()
         except KeyboardInterrupt:  # SIGTERM, a second signal, or one before Tune's loop began
             raise stopped_at_once(stop, args.resume_command) from None
+        except RuntimeError as err:  # Tune's loop ended by Ray (a worker killed for low memory)
+            lost = lost_to_memory(err, args.resume_command)
+            if lost is None:
+                raise
+            ray.shutdown()
+            raise lost from None
     if stop.signum == signal.SIGINT:
         ray.shutdown()  # Ray's forwarded log lines come before the one that says how to go on (SIGTERM to the
         # process group stops Ray's own processes too: then Ray is not waited for, see common.cli)
