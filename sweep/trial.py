@@ -15,7 +15,7 @@ from zs_core.batching import encode
 from zs_core.checkpoint import STATE_FILE, load_checkpoint, load_train_state, save_checkpoint
 from zs_core.config import build_config
 from zs_core.data import Sentence
-from zs_core.encoders import load_tokenizer, pick_device
+from zs_core.encoders import freeze_layers, load_tokenizer, pick_device
 from zs_core.errors import InputError, error_line
 from zs_core.model import build_model
 from zs_core.protocol import RULE_NAMES, TRUNCATED, model_method, on_test, rules_for, selection_rule
@@ -104,7 +104,9 @@ def resume_point(checkpoint) -> tuple[Any, TrainState]:
                 state = load_train_state(folder)
                 if state is None:
                     raise InputError(f"no {STATE_FILE}")
-                model, _, _ = load_checkpoint(folder)
+                model, _, saved = load_checkpoint(folder)
+                # the layers build_model froze stay frozen: the optimizer's saved state holds the trainable ones only
+                freeze_layers(model.encoder, saved.model.freeze_bert_layers_up_to)
                 return model, state
         except Exception as err:  # noqa: BLE001 - whatever stops it loading, it is not a whole checkpoint
             print(f"{candidate.path}: not a whole checkpoint to go on from ({error_line(err)})", file=sys.stderr)

@@ -13,6 +13,7 @@ from zs_core.config import build_config
 from zs_core.encoders import load_tokenizer
 from zs_core.model import build_model
 from zs_core.state import TrainState
+from zs_core.train import make_optimizer
 
 
 @pytest.fixture
@@ -63,3 +64,19 @@ def test_else_an_earlier_whole_one_else_the_start(trial_dir):
 def test_checkpoint_index():
     assert [checkpoint_index(n) for n in ("checkpoint_000006", "checkpoint_12", "checkpoint_", "result.json",
                                           "checkpoint_tmp1")] == [6, 12, -1, -1, -1]
+
+
+def test_a_model_with_frozen_layers_resumes_frozen_and_takes_its_optimizer_state(tmp_path):
+    """freeze_bert_layers_up_to: the optimizer's state covers the trainable parameters only; a resumed model with
+    every layer trainable could not load it (seen: "loaded state dict contains a parameter group that doesn't
+    match the size of optimizer's group") and would have trained the frozen layers."""
+    cfg = build_config({"model_name": "tiny-random", "freeze_bert_layers_up_to": 1}, "resume")
+    model, tokenizer = build_model(cfg.model, 1), load_tokenizer("tiny-random")
+    state = TrainState()
+    state.step, state.optimizer = 3, make_optimizer(model, cfg).state_dict()
+    save_checkpoint(tmp_path / "checkpoint_000003", model, tokenizer, cfg, state=state)
+    resumed, got = resume_point(tune.Checkpoint(str(tmp_path / "checkpoint_000003")))
+    trainable = [name for name, p in resumed.named_parameters() if p.requires_grad]
+    assert trainable == [name for name, p in model.named_parameters() if p.requires_grad]
+    assert not any(name.startswith(("encoder.embeddings", "encoder.encoder.layer.0.")) for name in trainable)
+    make_optimizer(resumed, cfg).load_state_dict(got.optimizer)  # raised ValueError before
