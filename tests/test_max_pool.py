@@ -19,8 +19,8 @@ HIDDEN = torch.tensor([[[0.5], [-1.0], [2.0], [9.0]], [[9.0], [0.1], [-0.2], [-9
 WORDS = torch.tensor([[True, True, True, False], [False, True, True, False]])
 
 
-def hand_head(reduce="max") -> MaxPoolHead:
-    head = MaxPoolHead(1, 1, dropout=0.0, reduce=reduce)
+def hand_head(reduce="max", temperature=1.0) -> MaxPoolHead:
+    head = MaxPoolHead(1, 1, dropout=0.0, reduce=reduce, temperature=temperature)
     with torch.no_grad():  # logit = 2 tanh(h) - 0.5
         head.evidence.weight.fill_(1.0)
         head.evidence.bias.zero_()
@@ -49,6 +49,22 @@ def test_smooth_reductions():
     assert lse[0, 0].item() == pytest.approx(math.log(sum(math.exp(z) for z in first)), abs=1e-5)
     assert top3[0, 0].item() == pytest.approx(sum(first) / 3, abs=1e-6)
     assert top3[1, 0].item() == pytest.approx((logit(0.1) + logit(-0.2)) / 2, abs=1e-6)  # only 2 words
+
+
+@pytest.mark.parametrize("t", [0.25, 0.5, 2.0])
+def test_a_tempered_log_sum_exp_lies_between_the_max_and_its_bound(t):
+    sentence, _ = hand_head("logsumexp", temperature=t)(HIDDEN, WORDS)
+    first = [logit(h) for h in (0.5, -1.0, 2.0)]
+    assert sentence[0, 0].item() == pytest.approx(t * math.log(sum(math.exp(z / t) for z in first)), abs=1e-5)
+    assert max(first) < sentence[0, 0].item() < max(first) + t * math.log(3)
+
+
+def test_a_tempered_log_sum_exp_of_a_sentence_without_words_has_logit_zero_and_finite_gradients():
+    head = hand_head("logsumexp", temperature=0.1)
+    hidden = HIDDEN.clone().requires_grad_(True)
+    sentence, _ = head(hidden, torch.zeros_like(WORDS))
+    sentence.sum().backward()
+    assert sentence[:, 0].tolist() == [0.0, 0.0] and torch.isfinite(hidden.grad).all()
 
 
 def test_a_sentence_without_words_has_logit_zero():

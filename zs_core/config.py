@@ -97,6 +97,9 @@ class ModelConfig(Stage):
     # one logit per word piece, the sentence logit their max_pool_reduce, a word's score its own probability)
     zero_shot_head: Literal["soft_attention", "max_pool"] = "soft_attention"
     max_pool_reduce: Literal["max", "logsumexp", "top3"] = "max"  # max_pool: max, log-sum-exp or mean of top 3
+    # logsumexp's temperature t: the sentence logit is t log sum exp(z / t), from the max (t -> 0) to the plain
+    # log-sum-exp (1), under which a sentence's odds are the sum of its words' odds
+    max_pool_temperature: float = Field(1.0, gt=0)
     hid_to_attn_dropout: float = Field(0.1, ge=0, lt=1)  # dropout on encoder states before the evidence
     attention_evidence_size: PositiveInt = 100  # width of e = tanh(W_e h)
     final_hidden_layer_size: PositiveInt = 300  # tanh layer on the attended sentence vector

@@ -47,12 +47,12 @@ class MaxPoolHead(nn.Module):
     """Multiple-instance learning: one logit per piece, the sentence logit their max (or a smooth max); a
     piece's score is its own probability, so 0.5 means what it says."""
 
-    def __init__(self, hidden: int, evidence_size: int, dropout: float, reduce: str):
+    def __init__(self, hidden: int, evidence_size: int, dropout: float, reduce: str, temperature: float = 1.0):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.evidence = nn.Linear(hidden, evidence_size)
         self.weight = nn.Linear(evidence_size, 1)
-        self.reduce = reduce
+        self.reduce, self.temperature = reduce, temperature
 
     def forward(self, hidden: torch.Tensor, attended: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """hidden [B, T, D], attended [B, T] bool -> (sentence logit [B, 1], piece probability a [B, T])."""
@@ -60,7 +60,8 @@ class MaxPoolHead(nn.Module):
         lowest = torch.finfo(logits.dtype).min
         masked = logits.masked_fill(~attended, lowest)                                    # [B, T]
         if self.reduce == "logsumexp":
-            sentence = torch.logsumexp(masked, dim=1)                                     # [B]
+            t = self.temperature  # scaled before masking, so a row without words stays finite
+            sentence = t * torch.logsumexp((logits / t).masked_fill(~attended, lowest), dim=1)  # [B]
         elif self.reduce == "top3":
             k = min(3, masked.shape[1])
             top = masked.topk(k, dim=1).values                                            # [B, k]
@@ -106,7 +107,8 @@ class ZeroShotClassifier(nn.Module):
         if not cfg.is_seq_class:
             self.head = TokenHead(hidden, cfg.hid_to_attn_dropout)
         elif model_method(cfg) == MAX_POOL:
-            self.head = MaxPoolHead(hidden, cfg.attention_evidence_size, cfg.hid_to_attn_dropout, cfg.max_pool_reduce)
+            self.head = MaxPoolHead(hidden, cfg.attention_evidence_size, cfg.hid_to_attn_dropout, cfg.max_pool_reduce,
+                                    cfg.max_pool_temperature)
         elif cfg.soft_attention:
             self.head = SoftAttentionHead(hidden, cfg.attention_evidence_size, cfg.final_hidden_layer_size,
                                           cfg.hid_to_attn_dropout, cfg.attention_activation, cfg.square_attention,
