@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,3 +121,22 @@ def test_a_trial_stopped_mid_way_three_ways_resumes_from_its_latest_state(space,
     left = checkpoints(tune_dir)
     assert len(left) == 1 and Path(left[0]) == Path(trials(mine)["checkpoint"].iloc[0])
     assert not (Path(left[0]) / "train_state.pt").exists()
+
+
+@pytest.mark.slow
+def test_a_resume_whose_latest_checkpoint_is_gone_goes_on_from_what_is_left(space, whole, run_sweep, board, trials,
+                                                                           comparable):
+    """Tune's saved state names a latest checkpoint whose folder is gone (Tune deleted it for a newer one and the
+    driver was killed before its state was saved again): Tune used to fail the trial and its retry. Here every
+    checkpoint folder is gone, so the trial starts again from its first step and ends as the uninterrupted run."""
+    out = space.parent / "gone"
+    tune_dir = out / NAME / "tune"
+    code, _ = interrupt(space, out, lambda: len(checkpoints(tune_dir)) >= 2, signal.SIGKILL)
+    assert code == -signal.SIGKILL and checkpoints(tune_dir)
+    for folder in checkpoints(tune_dir):
+        shutil.rmtree(folder)
+    log = run_sweep(space, "--output", out, "--resume").stdout
+    assert re.search(r"_00000: its latest checkpoint \S+checkpoint_\d+ is gone; it goes on from", log), log[-3000:]
+    mine = board(out / NAME)
+    assert trials(mine)["status"].tolist() == ["TERMINATED"]
+    pd.testing.assert_frame_equal(comparable(mine, ["method"]), comparable(board(whole), ["method"]), check_exact=True)
