@@ -94,7 +94,8 @@ def resume_point(checkpoint) -> tuple[Any, TrainState]:
 
     Tune names the checkpoint its last saved state knew. A driver killed while Tune deleted that one (it deletes
     the previous latest once the next is logged) leaves it part-deleted; the trial then goes on from the next
-    whole one in its folder (logged already), else from an earlier whole one, else from the start.
+    whole one in its folder (logged already), else from an earlier whole one, else from the start. (A folder gone
+    whole, Tune would not restore at all: sweep.statuses puts an empty one in its place first.)
     """
     if checkpoint is None:
         return None, TrainState()

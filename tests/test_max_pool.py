@@ -67,6 +67,14 @@ def test_a_tempered_log_sum_exp_of_a_sentence_without_words_has_logit_zero_and_f
     assert sentence[:, 0].tolist() == [0.0, 0.0] and torch.isfinite(hidden.grad).all()
 
 
+def test_a_temperature_without_the_log_sum_exp_is_refused():
+    with pytest.raises(InputError, match="max_pool_temperature: applies to max_pool_reduce logsumexp only"):
+        build_config({"zero_shot_head": "max_pool", "max_pool_temperature": 0.5}, "space.yaml")
+    cfg = build_config({"zero_shot_head": "max_pool", "max_pool_reduce": "logsumexp", "max_pool_temperature": 0.5},
+                       "space.yaml")
+    assert cfg.model.max_pool_temperature == 0.5
+
+
 def test_a_sentence_without_words_has_logit_zero():
     sentence, a = hand_head()(HIDDEN, torch.zeros_like(WORDS))
     assert sentence[:, 0].tolist() == [0.0, 0.0] and a.abs().sum().item() == 0.0

@@ -130,6 +130,9 @@ class ModelConfig(Stage):
                 and self.sentence_loss == "ce2":
             raise ValueError("sentence_loss: ce2 (two outputs) applies to soft attention and the [CLS] classifier; "
                              "zero_shot_head max_pool has one sentence logit: use bce or mse")
+        if self.max_pool_temperature != 1.0 and self.max_pool_reduce != "logsumexp":
+            raise ValueError(f"max_pool_temperature: applies to max_pool_reduce logsumexp only, not "
+                             f"{self.max_pool_reduce!r}")
         return self
 
 
