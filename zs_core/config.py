@@ -100,6 +100,9 @@ class ModelConfig(Stage):
     # logsumexp's temperature t: the sentence logit is t log sum exp(z / t), from the max (t -> 0) to the plain
     # log-sum-exp (1), under which a sentence's odds are the sum of its words' odds
     max_pool_temperature: float = Field(1.0, gt=0)
+    # max_pool: pool each of attention_evidence_size relu features over the pieces, then one output layer; a
+    # piece's score is sigmoid of its share of the sentence logit (Schmaltz 2021's decomposition; reduce max only)
+    max_pool_decompose: bool = False
     hid_to_attn_dropout: float = Field(0.1, ge=0, lt=1)  # dropout on encoder states before the evidence
     attention_evidence_size: PositiveInt = 100  # width of e = tanh(W_e h)
     final_hidden_layer_size: PositiveInt = 300  # tanh layer on the attended sentence vector
@@ -132,6 +135,9 @@ class ModelConfig(Stage):
                              "zero_shot_head max_pool has one sentence logit: use bce or mse")
         if self.max_pool_temperature != 1.0 and self.max_pool_reduce != "logsumexp":
             raise ValueError(f"max_pool_temperature: applies to max_pool_reduce logsumexp only, not "
+                             f"{self.max_pool_reduce!r}")
+        if self.max_pool_decompose and self.max_pool_reduce != "max":
+            raise ValueError(f"max_pool_decompose: pools with the max only, not max_pool_reduce "
                              f"{self.max_pool_reduce!r}")
         return self
 

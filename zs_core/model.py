@@ -73,6 +73,31 @@ class MaxPoolHead(nn.Module):
         return sentence.unsqueeze(-1), torch.sigmoid(logits).masked_fill(~attended, 0.0)
 
 
+class DecomposedMaxPoolHead(nn.Module):
+    """Max pooling before the output layer (Schmaltz 2021's convolutional decomposition, width 1): F relu features
+    per piece, each max-pooled over the pieces, one linear output over the pooled features. A piece's contribution
+    is the output weight times the pooled value of every feature whose max it holds, plus the bias; the contributions
+    less the bias sum to the sentence logit less the bias, and a piece's score is sigmoid(contribution)."""
+
+    def __init__(self, hidden: int, features: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.evidence = nn.Linear(hidden, features)
+        self.out = nn.Linear(features, 1)
+
+    def forward(self, hidden: torch.Tensor, attended: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden [B, T, D], attended [B, T] bool -> (sentence logit [B, 1], piece score sigmoid(c) [B, T])."""
+        v = F.relu(self.evidence(self.dropout(hidden)))                    # [B, T, F], >= 0
+        pooled, where = v.masked_fill(~attended.unsqueeze(-1), -1.0).max(dim=1)   # [B, F]: a word's, where any
+        pooled = pooled.clamp_min(0.0)                                     # a row without words pools 0
+        weight, bias = self.out.weight.squeeze(0), self.out.bias           # [F], [1]
+        share = pooled * weight                                            # [B, F]
+        contribution = torch.zeros_like(attended, dtype=v.dtype).scatter_add(1, where, share) + bias   # [B, T]
+        sentence = share.sum(dim=1, keepdim=True) + bias                   # [B, 1]
+        sentence = torch.where(attended.any(dim=1, keepdim=True), sentence, torch.zeros_like(sentence))
+        return sentence, torch.sigmoid(contribution).masked_fill(~attended, 0.0)
+
+
 class FirstTokenHead(nn.Module):
     def __init__(self, hidden: int, dropout: float, n_out: int = 1):
         super().__init__()
@@ -106,6 +131,8 @@ class ZeroShotClassifier(nn.Module):
         n_out = 2 if cfg.sentence_loss == "ce2" else 1
         if not cfg.is_seq_class:
             self.head = TokenHead(hidden, cfg.hid_to_attn_dropout)
+        elif model_method(cfg) == MAX_POOL and cfg.max_pool_decompose:
+            self.head = DecomposedMaxPoolHead(hidden, cfg.attention_evidence_size, cfg.hid_to_attn_dropout)
         elif model_method(cfg) == MAX_POOL:
             self.head = MaxPoolHead(hidden, cfg.attention_evidence_size, cfg.hid_to_attn_dropout, cfg.max_pool_reduce,
                                     cfg.max_pool_temperature)
