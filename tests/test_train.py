@@ -15,7 +15,7 @@ from zs_core.model import build_model
 from zs_core.predictions import token_targets, write_word_scores_tsv
 from zs_core.protocol import SOFT_ATTENTION, TOK_CAL_THRESHOLD, TOK_F1, on_dev, on_test, pick, rules_for
 from zs_core.state import TrainState
-from zs_core.train import NonFiniteLoss, evaluate, train
+from zs_core.train import NonFiniteLoss, evaluate, make_optimizer, train
 
 TIMING = ("seconds", "train/sentences_per_s")
 TINY = {"model_name": "tiny-random", "attention_evidence_size": 16, "final_hidden_layer_size": 16,
@@ -256,3 +256,25 @@ def test_each_rules_pick_is_scored_on_test_when_it_is_picked(splits, tokenizer):
     dev_only = [{k: v for k, v in m.items() if k.startswith("dev/")} for m in out]
     assert dev_only == [{k: v for k, v in m.items() if k.startswith("dev/")} for m in plain]
     assert not any(k.startswith("test/") for m in plain for k in m)
+
+
+def test_the_head_learns_at_head_learning_rate_and_the_encoder_at_learning_rate(splits, tokenizer):
+    cfg = build_config({**TINY, "num_train_epochs": 1, "learning_rate": 1e-6, "head_learning_rate": 1e-2}, "t")
+    groups = make_optimizer(build_model(cfg.model, 1), cfg).param_groups
+    assert [(g["lr"], g["weight_decay"], len(g["params"])) for g in groups] == \
+        [(1e-6, 0.1, 16), (1e-6, 0.0, 23), (1e-2, 0.1, 4), (1e-2, 0.0, 4)]
+    model = build_model(cfg.model, 1)
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    list(train(cfg, model, tokenizer, {"train": splits["train"][:8], "dev": splits["dev"][:8]}))  # one step
+    moved = {k: (v - before[k]).abs().max().item() for k, v in model.named_parameters()}
+    head, encoder = max(v for k, v in moved.items() if k.startswith("head.")), \
+        max(v for k, v in moved.items() if k.startswith("encoder."))
+    # Adam's first step moves a weight by its learning rate (plus the decoupled decay, lr x 0.1 x |w|)
+    assert head == pytest.approx(1e-2, rel=0.1) and encoder == pytest.approx(1e-6, rel=0.1)
+
+
+def test_without_head_learning_rate_the_groups_are_the_two_of_before(splits, tokenizer):
+    """Optimizer states saved by earlier versions (decay, then no decay) still load on resume."""
+    cfg = build_config({**TINY, "learning_rate": 1e-4}, "t")
+    groups = make_optimizer(build_model(cfg.model, 1), cfg).param_groups
+    assert [(g["lr"], g["weight_decay"], len(g["params"])) for g in groups] == [(1e-4, 0.1, 20), (1e-4, 0.0, 27)]

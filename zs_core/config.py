@@ -146,6 +146,9 @@ class TrainConfig(Stage):
     per_device_train_batch_size: PositiveInt = 16
     num_train_epochs: PositiveInt = 3
     learning_rate: float = Field(2e-5, gt=0)
+    # the head's (every parameter outside the encoder) learning rate; None: learning_rate. A fresh head often
+    # wants more than the pretrained encoder; the schedule (warm-up, decay) scales both alike
+    head_learning_rate: float | None = Field(None, gt=0)
     warmup_ratio: float = Field(0.1, ge=0)  # linear warm-up over this share of the steps, then linear decay
     # steps: warmup_ratio x optimizer steps; sentences: the seed's warmup_ratio x (sentences // accumulation)
     # x epochs steps

@@ -243,13 +243,17 @@ def warmup_steps(tc, n_sentences: int, total_steps: int) -> int:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
-    """AdamW; biases and LayerNorm weights without weight decay (as the seed's HF Trainer)."""
-    decay, no_decay = [], []
+    """AdamW; biases and LayerNorm weights without weight decay (as the seed's HF Trainer); the head (every
+    parameter outside the encoder) at head_learning_rate when one is given."""
+    tc = cfg.train
+    head_lr = tc.head_learning_rate or tc.learning_rate
+    groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if param.requires_grad:
-            (no_decay if param.ndim < 2 else decay).append(param)
-    groups = [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.train.learning_rate, eps=cfg.train.adam_epsilon)
+            lr = tc.learning_rate if name.startswith("encoder.") else head_lr
+            groups.setdefault((lr, 0.0 if param.ndim < 2 else tc.weight_decay), []).append(param)
+    return torch.optim.AdamW([{"params": params, "lr": lr, "weight_decay": decay}
+                              for (lr, decay), params in groups.items()], lr=tc.learning_rate, eps=tc.adam_epsilon)
 
 
 def beta_targets(cfg: RunConfig, train: Sequence[Sentence]) -> list[list[float]] | None:
