@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
+from zs_core.batching import collate, encode
+from zs_core.checkpoint import load_checkpoint, save_checkpoint
 from zs_core.config import DataConfig, build_config
-from zs_core.data import load_splits
+from zs_core.data import Sentence, load_splits
 from zs_core.encoders import load_tokenizer
 from zs_core.errors import InputError
 from zs_core.model import DecomposedMaxPoolHead, build_model
@@ -68,3 +70,17 @@ def test_the_decomposition_learns_the_planted_marker_from_sentence_labels(marker
     # the marker ranks first in every positive sentence; at 0.5 a few other words still hold a positive share
     # (5 epochs, as the plain max pool gets: F1 0.43; 20: 0.91)
     assert last["dev/tok_map"] == 1.0 and last["dev/tok_f1"] >= 0.9 and last["dev/words_sent_f1"] >= 0.9, last
+
+
+def test_a_saved_decomposed_head_loads_as_one_and_scores_the_same(tmp_path, tokenizer):
+    cfg = build_config({"model_name": "tiny-random", "zero_shot_head": "max_pool", "max_pool_decompose": True,
+                        "attention_evidence_size": 12}, "t")
+    model = build_model(cfg.model, 2).eval()
+    items, _ = encode([Sentence(("unbelievably", "good"), None), Sentence(("ok",), None)], tokenizer, 32)
+    batch = collate(items, tokenizer)
+    loaded, _, loaded_cfg = load_checkpoint(save_checkpoint(tmp_path / "ckpt", model, tokenizer, cfg))
+    assert isinstance(loaded.head, DecomposedMaxPoolHead) and loaded_cfg.model.max_pool_decompose
+    with torch.no_grad():
+        before, after = model(batch)[0], loaded(batch)[0]
+    torch.testing.assert_close(after["token_scores"], before["token_scores"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(after["sentence_logits"], before["sentence_logits"], atol=1e-6, rtol=0)
