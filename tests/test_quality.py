@@ -112,7 +112,7 @@ def test_a_variant_final_has_rows_of_its_own_and_the_headline_rule_may_pick_it(t
         pd.DataFrame({"method": ["max_pool"] * 3, "checkpoint": [f"/ck/{sweep}/{s}" for s in (1, 2, 3)],
                       "dev/words_sent_f1": [0.5 + f1, 0.6 + f1, 0.4 + f1]}).to_parquet(home / sweep / "leaderboard.parquet")
     rows = method_rows(home, PRESET)
-    variant = "max pool, max_pool_reduce: logsumexp"
+    variant = "max pool, max_pool_reduce: logsumexp, num_train_epochs: 3"
     assert [r["method"] for r in rows] == ["max pool"] * len(RULES) + [variant] * len(RULES)
     by = {(r["method"], r["rule"]): r for r in rows}
     assert by[("max pool", "last")]["values"]["f1"] == pytest.approx([0.40] * 3)
