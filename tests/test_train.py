@@ -278,3 +278,6 @@ def test_without_head_learning_rate_the_groups_are_the_two_of_before(splits, tok
     cfg = build_config({**TINY, "learning_rate": 1e-4}, "t")
     groups = make_optimizer(build_model(cfg.model, 1), cfg).param_groups
     assert [(g["lr"], g["weight_decay"], len(g["params"])) for g in groups] == [(1e-4, 0.1, 20), (1e-4, 0.0, 27)]
+    cfg = build_config({**TINY, "learning_rate": 1e-4, "weight_decay": 0.0}, "t")   # equal values: still two groups
+    groups = make_optimizer(build_model(cfg.model, 1), cfg).param_groups
+    assert [(g["lr"], g["weight_decay"], len(g["params"])) for g in groups] == [(1e-4, 0.0, 20), (1e-4, 0.0, 27)]

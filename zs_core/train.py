@@ -246,14 +246,16 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
     """AdamW; biases and LayerNorm weights without weight decay (as the seed's HF Trainer); the head (every
     parameter outside the encoder) at head_learning_rate when one is given."""
     tc = cfg.train
-    head_lr = tc.head_learning_rate or tc.learning_rate
-    groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+    # groups by role, never by value: (own head rate?, no decay?); without head_learning_rate they are the two
+    # groups of earlier versions (decay, no decay) whatever the values, so saved optimizer states load on resume
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if param.requires_grad:
-            lr = tc.learning_rate if name.startswith("encoder.") else head_lr
-            groups.setdefault((lr, 0.0 if param.ndim < 2 else tc.weight_decay), []).append(param)
-    return torch.optim.AdamW([{"params": params, "lr": lr, "weight_decay": decay}
-                              for (lr, decay), params in groups.items()], lr=tc.learning_rate, eps=tc.adam_epsilon)
+            own = tc.head_learning_rate is not None and not name.startswith("encoder.")
+            groups.setdefault((own, param.ndim < 2), []).append(param)
+    return torch.optim.AdamW([{"params": params, "lr": tc.head_learning_rate if own else tc.learning_rate,
+                               "weight_decay": 0.0 if no_decay else tc.weight_decay}
+                              for (own, no_decay), params in groups.items()], lr=tc.learning_rate, eps=tc.adam_epsilon)
 
 
 def beta_targets(cfg: RunConfig, train: Sequence[Sentence]) -> list[list[float]] | None:
