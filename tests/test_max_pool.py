@@ -51,6 +51,18 @@ def test_smooth_reductions():
     assert top3[1, 0].item() == pytest.approx((logit(0.1) + logit(-0.2)) / 2, abs=1e-6)  # only 2 words
 
 
+@pytest.mark.parametrize("t", [1.0, 0.5])
+def test_maxmin_is_a_smooth_max_plus_a_smooth_min(t):
+    sentence, a = hand_head("maxmin", temperature=t)(HIDDEN, WORDS)
+    for row, hs in enumerate([(0.5, -1.0, 2.0), (0.1, -0.2)]):
+        z = [logit(h) for h in hs]
+        expected = t * math.log(sum(math.exp(v / t) for v in z)) - t * math.log(sum(math.exp(-v / t) for v in z))
+        assert sentence[row, 0].item() == pytest.approx(expected, abs=1e-5)
+    assert a[0, 2].item() == pytest.approx(1 / (1 + math.exp(-logit(2.0))), abs=1e-6)  # a word's own probability
+    one = torch.tensor([[False, False, True, False]])  # one word: max = min, logit twice its own
+    assert hand_head("maxmin")(HIDDEN[:1], one)[0].item() == pytest.approx(2 * logit(2.0), abs=1e-5)
+
+
 @pytest.mark.parametrize("t", [0.25, 0.5, 2.0])
 def test_a_tempered_log_sum_exp_lies_between_the_max_and_its_bound(t):
     sentence, _ = hand_head("logsumexp", temperature=t)(HIDDEN, WORDS)
@@ -68,7 +80,7 @@ def test_a_tempered_log_sum_exp_of_a_sentence_without_words_has_logit_zero_and_f
 
 
 def test_a_temperature_without_the_log_sum_exp_is_refused():
-    with pytest.raises(InputError, match="max_pool_temperature: applies to max_pool_reduce logsumexp only"):
+    with pytest.raises(InputError, match="max_pool_temperature: applies to max_pool_reduce logsumexp and maxmin only"):
         build_config({"zero_shot_head": "max_pool", "max_pool_temperature": 0.5}, "space.yaml")
     cfg = build_config({"zero_shot_head": "max_pool", "max_pool_reduce": "logsumexp", "max_pool_temperature": 0.5},
                        "space.yaml")
@@ -109,3 +121,37 @@ def test_max_pool_learns_the_planted_marker_from_sentence_labels(marker_task):
     last = list(train(cfg, model, load_tokenizer("tiny-random"), splits))[-1]
     # one marker per positive sentence, found at the fixed threshold 0.5: its probability means what it says
     assert (last["dev/tok_f1"], last["dev/tok_map"], last["dev/words_sent_f1"]) == (1.0, 1.0, 1.0), last
+
+
+def _cancelled_marker_bags(n=60):
+    """Word ids of n sentences over a fixed vocabulary (0-7 filler, 8 the marker, 9 its canceller) and their labels:
+    the marker alone makes a sentence positive, the marker with the canceller or no marker makes it negative."""
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 8, (n, 6), generator=g)                                     # [n, 6]
+    ids[0::3, 2] = 8
+    ids[1::3, 2], ids[1::3, 4] = 8, 9
+    return ids, (torch.arange(n) % 3 == 0).float()
+
+
+@pytest.mark.parametrize("reduce", ["logsumexp", "maxmin"])
+def test_only_maxmin_lets_a_positive_word_keep_its_score_where_another_word_outweighs_it(reduce):
+    # context-free word features: a word has one logit wherever it stands, as a lexical label (SST's) assumes
+    ids, labels = _cancelled_marker_bags()
+    table = torch.randn(10, 8, generator=torch.Generator().manual_seed(1))             # [V, D]
+    torch.manual_seed(0)
+    head = MaxPoolHead(8, 16, dropout=0.0, reduce=reduce)
+    opt = torch.optim.Adam(head.parameters(), lr=0.05)
+    words = torch.ones_like(ids, dtype=torch.bool)
+    for _ in range(300):
+        sentence, a = head(table[ids], words)
+        loss = nn.functional.binary_cross_entropy_with_logits(sentence[:, 0], labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    decided = ((sentence[:, 0] > 0).float() == labels).float().mean().item()
+    marker_where_cancelled = a[1::3, 2]
+    if reduce == "maxmin":  # every sentence decided right, and the marker scores > 0.5 wherever it stands
+        assert decided == 1.0 and (marker_where_cancelled > 0.5).all(), (decided, marker_where_cancelled)
+    else:  # a smooth max >= every word's logit: the marker cannot be above 0 alone and below 0 beside the
+        # canceller, so the head settles at 0.5 for it and a third of the sentences (the cancelled ones) go wrong
+        assert decided == pytest.approx(2 / 3) and (marker_where_cancelled <= 0.5).all(), decided

@@ -96,9 +96,11 @@ class ModelConfig(Stage):
     # which word-scoring head: soft_attention (Rei & Soegaard 2018) or max_pool (multiple-instance learning:
     # one logit per word piece, the sentence logit their max_pool_reduce, a word's score its own probability)
     zero_shot_head: Literal["soft_attention", "max_pool"] = "soft_attention"
-    max_pool_reduce: Literal["max", "logsumexp", "top3"] = "max"  # max_pool: max, log-sum-exp or mean of top 3
-    # logsumexp's temperature t: the sentence logit is t log sum exp(z / t), from the max (t -> 0) to the plain
-    # log-sum-exp (1), under which a sentence's odds are the sum of its words' odds
+    # max_pool: max, log-sum-exp, mean of top 3, or maxmin: smooth max plus smooth min, t log sum exp(z / t) -
+    # t log sum exp(-z / t), so a word can hold its score in a sentence whose other words outweigh it
+    max_pool_reduce: Literal["max", "logsumexp", "top3", "maxmin"] = "max"
+    # logsumexp's and maxmin's temperature t: the log-sum-exp is t log sum exp(z / t), from the max (t -> 0) to
+    # the plain log-sum-exp (1), under which a sentence's odds are the sum of its words' odds
     max_pool_temperature: float = Field(1.0, gt=0)
     # max_pool: pool each of attention_evidence_size relu features over the pieces, then one output layer; a
     # piece's score is sigmoid of its share of the sentence logit (Schmaltz 2021's decomposition; reduce max only)
@@ -133,8 +135,8 @@ class ModelConfig(Stage):
                 and self.sentence_loss == "ce2":
             raise ValueError("sentence_loss: ce2 (two outputs) applies to soft attention and the [CLS] classifier; "
                              "zero_shot_head max_pool has one sentence logit: use bce or mse")
-        if self.max_pool_temperature != 1.0 and self.max_pool_reduce != "logsumexp":
-            raise ValueError(f"max_pool_temperature: applies to max_pool_reduce logsumexp only, not "
+        if self.max_pool_temperature != 1.0 and self.max_pool_reduce not in ("logsumexp", "maxmin"):
+            raise ValueError(f"max_pool_temperature: applies to max_pool_reduce logsumexp and maxmin only, not "
                              f"{self.max_pool_reduce!r}")
         if self.max_pool_decompose and self.max_pool_reduce != "max":
             raise ValueError(f"max_pool_decompose: pools with the max only, not max_pool_reduce "

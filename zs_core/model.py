@@ -58,10 +58,14 @@ class MaxPoolHead(nn.Module):
         """hidden [B, T, D], attended [B, T] bool -> (sentence logit [B, 1], piece probability a [B, T])."""
         logits = self.weight(torch.tanh(self.evidence(self.dropout(hidden)))).squeeze(-1)   # [B, T]
         lowest = torch.finfo(logits.dtype).min
-        t = self.temperature if self.reduce == "logsumexp" else 1.0
-        masked = (logits / t if t != 1.0 else logits).masked_fill(~attended, lowest)      # [B, T], z / t
-        if self.reduce == "logsumexp":  # scaled before masking, so a row without words stays finite
+        t = self.temperature if self.reduce in ("logsumexp", "maxmin") else 1.0
+        scaled = logits / t if t != 1.0 else logits                                       # [B, T], z / t
+        masked = scaled.masked_fill(~attended, lowest)  # scaled before masking: a row without words stays finite
+        if self.reduce == "logsumexp":
             sentence = t * torch.logsumexp(masked, dim=1)                                 # [B]
+        elif self.reduce == "maxmin":  # smooth max + smooth min: a negative word can outweigh a positive one
+            smallest = -torch.logsumexp((-scaled).masked_fill(~attended, lowest), dim=1)  # [B]
+            sentence = t * (torch.logsumexp(masked, dim=1) + smallest)                    # [B]
         elif self.reduce == "top3":
             k = min(3, masked.shape[1])
             top = masked.topk(k, dim=1).values                                            # [B, k]
