@@ -71,8 +71,9 @@ def test_a_tempered_log_sum_exp_lies_between_the_max_and_its_bound(t):
     assert max(first) < sentence[0, 0].item() < max(first) + t * math.log(3)
 
 
-def test_a_tempered_log_sum_exp_of_a_sentence_without_words_has_logit_zero_and_finite_gradients():
-    head = hand_head("logsumexp", temperature=0.1)
+@pytest.mark.parametrize("reduce", ["logsumexp", "maxmin"])
+def test_a_tempered_smooth_max_of_a_sentence_without_words_has_logit_zero_and_finite_gradients(reduce):
+    head = hand_head(reduce, temperature=0.1)
     hidden = HIDDEN.clone().requires_grad_(True)
     sentence, _ = head(hidden, torch.zeros_like(WORDS))
     sentence.sum().backward()

@@ -100,7 +100,7 @@ class ModelConfig(Stage):
     # t log sum exp(-z / t), so a word can hold its score in a sentence whose other words outweigh it
     max_pool_reduce: Literal["max", "logsumexp", "top3", "maxmin"] = "max"
     # logsumexp's and maxmin's temperature t: the log-sum-exp is t log sum exp(z / t), from the max (t -> 0) to
-    # the plain log-sum-exp (1), under which a sentence's odds are the sum of its words' odds
+    # the plain log-sum-exp (1; with logsumexp a sentence's odds are then the sum of its words' odds)
     max_pool_temperature: float = Field(1.0, gt=0)
     # max_pool: pool each of attention_evidence_size relu features over the pieces, then one output layer; a
     # piece's score is sigmoid of its share of the sentence logit (Schmaltz 2021's decomposition; reduce max only)
